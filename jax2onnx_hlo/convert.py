@@ -1,0 +1,270 @@
+"""The walker: a StableHLO module's entry function -> an onnx_ir graph.
+
+It does the plumbing once for every rule: maps SSA values to ONNX values, inlines
+`func.call`s and composite decompositions, names and types each op's results from the MLIR
+result types, and names nodes after the JAX scope that produced them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+import onnx_ir as ir
+
+from jax2onnx_hlo.lowering import CUSTOM_CALL, rule_for
+from jax2onnx_hlo.lowering.context import LoweringContext
+from jax2onnx_hlo.lowering.types import TensorSpec, tensor_spec
+
+from ._mlir import SourceLocation, source_location, string_attr, symbol_ref
+from ._mlir import ir as mlir
+from .errors import ConversionError
+
+__all__ = ["GraphInput", "ModuleLowering", "rule_key", "unsupported_ops"]
+
+# Ops the walker handles itself rather than through a rule.
+_STRUCTURAL = {"func.return", "stablehlo.return"}
+COMPOSITE = "stablehlo.composite"
+
+
+def rule_key(op: mlir.OpView) -> str:
+    """The registry key of an op: its name, or `stablehlo.custom_call@<target>`."""
+    name = op.operation.name
+    if name == CUSTOM_CALL:
+        return f"{name}@{string_attr(op.attributes['call_target_name'])}"
+    return name
+
+
+def _composite_rule_name(op: mlir.OpView) -> str:
+    return string_attr(op.attributes["name"])
+
+
+def _short_scope(location: SourceLocation) -> str:
+    """The JAX name stack without our own outer `jit(...)` wrapper."""
+    parts = [p for p in location.scope.split("/") if p]
+    if parts and parts[0].startswith("jit("):
+        parts = parts[1:]
+    return "/".join(parts)
+
+
+@dataclass
+class GraphInput:
+    """How an argument of the entry function enters the graph."""
+
+    name: str
+    array: np.ndarray | None = None  # set: an initializer (a lifted weight)
+    dim_names: dict[int, str] = field(default_factory=dict)  # axis -> ONNX dim_param
+
+
+class ModuleLowering:
+    """Converts one StableHLO module (already loaded in an MLIR context) to an ONNX graph."""
+
+    def __init__(self, module: mlir.Module, *, entry: str = "main"):
+        self.module = module
+        self.functions: dict[str, mlir.OpView] = {}
+        for op in module.body.operations:
+            if op.operation.name == "func.func":
+                self.functions[string_attr(op.attributes["sym_name"])] = op
+        if entry not in self.functions:
+            raise ConversionError(
+                f"the module has no function @{entry}; it has "
+                f"{', '.join('@' + n for n in self.functions) or 'no functions'}"
+            )
+        self.entry = self.functions[entry]
+        self.graph = ir.Graph([], [], nodes=[], name="main")
+        self._constants: dict[tuple, ir.Value] = {}
+        self.record: list[tuple[mlir.OpView, SourceLocation]] = []
+
+    # ---- module-wide state ---------------------------------------------------------
+    def constant(self, array: np.ndarray) -> ir.Value:
+        """An initializer holding `array`; small repeated constants share one."""
+        key = None
+        if array.size <= 64:
+            key = (array.dtype.str, array.shape, array.tobytes())
+            if key in self._constants:
+                return self._constants[key]
+        value = ir.Value(
+            name=f"const_{len(self.graph.initializers)}",
+            shape=ir.Shape(array.shape),
+            type=ir.TensorType(ir.DataType.from_numpy(array.dtype)),
+            const_value=ir.Tensor(array),
+        )
+        self.graph.register_initializer(value)
+        if key is not None:
+            self._constants[key] = value
+        return value
+
+    # ---- conversion ----------------------------------------------------------------
+    def lower(self, inputs: Sequence[GraphInput], output_names: Sequence[str]) -> ir.Graph:
+        """Lowers the entry function; `inputs` describes each of its arguments."""
+        check_supported(self)
+        block = self.entry.regions[0].blocks[0]
+        if len(inputs) != len(block.arguments):
+            raise ConversionError(
+                f"the entry function takes {len(block.arguments)} arguments, "
+                f"{len(inputs)} were described"
+            )
+        args = [self._graph_input(arg, spec) for arg, spec in zip(block.arguments, inputs)]
+        results = FunctionLowering(self).lower_block(block, args)
+        if len(output_names) != len(results):
+            raise ConversionError(
+                f"{len(output_names)} output names for {len(results)} outputs"
+            )
+        for value, name in zip(results, output_names):
+            self.graph.outputs.append(self._as_output(value, name))
+        return self.graph
+
+    def _graph_input(self, arg: mlir.Value, described: GraphInput) -> ir.Value:
+        spec = tensor_spec(arg.type)
+        dims = [
+            described.dim_names.get(axis, d) if d is None else d
+            for axis, d in enumerate(spec.shape)
+        ]
+        value = ir.Value(name=described.name, shape=ir.Shape(dims), type=ir.TensorType(spec.dtype))
+        if described.array is None:
+            self.graph.inputs.append(value)
+        else:
+            value.const_value = ir.Tensor(np.asarray(described.array))
+            self.graph.register_initializer(value)
+        return value
+
+    def _as_output(self, value: ir.Value, name: str) -> ir.Value:
+        # A graph output must be produced by a node of the graph, once per output.
+        if value.producer() is None or value.is_graph_output():
+            node = ir.Node("", "Identity", [value], num_outputs=1, name=f"{name}/Identity")
+            self.graph.append(node)
+            out = node.outputs[0]
+            out.type, out.shape = value.type, value.shape
+            value = out
+        value.name = name
+        return value
+
+
+class FunctionLowering:
+    """Lowers a block's ops, in order, into the graph's node list."""
+
+    def __init__(self, module: ModuleLowering):
+        self.module = module
+        self._new_nodes: set[int] = set()  # ids of the nodes the current rule appended
+
+    def constant(self, array: np.ndarray) -> ir.Value:
+        return self.module.constant(array)
+
+    def append_node(self, node: ir.Node) -> None:
+        self.module.graph.append(node)
+        self._new_nodes.add(id(node))
+
+    def node_scope(self, location: SourceLocation) -> str:
+        return _short_scope(location)
+
+    def inline_function(self, name: str, args: Sequence[ir.Value]) -> list[ir.Value]:
+        if name not in self.module.functions:
+            raise ConversionError(f"call of @{name}, which the module does not define")
+        return self.lower_block(self.module.functions[name].regions[0].blocks[0], args)
+
+    def lower_block(self, block: mlir.Block, args: Sequence[ir.Value]) -> list[ir.Value]:
+        env: dict[mlir.Value, ir.Value] = dict(zip(block.arguments, args))
+        for op in block.operations:
+            name = op.operation.name
+            if name in _STRUCTURAL:
+                return [env[v] for v in op.operands]
+            operands = [env[v] for v in op.operands]
+            results = self._lower_op(op, operands)
+            for mlir_result, value in zip(op.results, results):
+                env[mlir_result] = value
+        raise ConversionError("a block ended without a return op")
+
+    def _lower_op(self, op: mlir.OpView, operands: list[ir.Value]) -> list[ir.Value]:
+        ctx = LoweringContext(self, op)
+        key = rule_key(op)
+        rule = rule_for(key)
+        if op.operation.name == COMPOSITE:
+            rule = rule_for(_composite_rule_name(op)) or rule
+        if rule is None:  # check_supported ran first, so this is a walker bug
+            raise ctx.error("no lowering rule")
+        self.module.record.append((op, ctx.location))
+        self._new_nodes.clear()
+        try:
+            results = rule(ctx, *operands)
+        except ConversionError:
+            raise
+        except Exception as e:
+            raise ctx.error(f"lowering failed: {type(e).__name__}: {e}") from e
+        if len(results) != len(op.results):
+            raise ctx.error(f"rule returned {len(results)} values for {len(op.results)} results")
+        scope_leaf = ctx.scope.rsplit("/", 1)[-1] or key.rsplit(".", 1)[-1]
+        for i, (value, mlir_result) in enumerate(zip(results, op.results)):
+            if id(value.producer()) in self._new_nodes:  # made by this rule: type and name it
+                spec = tensor_spec(mlir_result.type)
+                value.type = ir.TensorType(spec.dtype)
+                value.shape = _merged_shape(value.shape, spec)
+                value.name = scope_leaf if len(results) == 1 else f"{scope_leaf}_{i}"
+        return results
+
+
+def _merged_shape(known: ir.Shape | None, spec: TensorSpec) -> ir.Shape:
+    """The MLIR shape, keeping symbolic dims a rule already derived for dynamic axes."""
+    if known is None or len(known) != spec.rank:
+        return ir.Shape(spec.shape)
+    return ir.Shape([d if d is not None else known[i] for i, d in enumerate(spec.shape)])
+
+
+# ---- the up-front scan for unsupported ops --------------------------------------------
+
+
+def unsupported_ops(module: ModuleLowering) -> dict[str, tuple[int, SourceLocation]]:
+    """Every op reachable from the entry function without a rule: key -> (count, first loc)."""
+    counts: Counter[str] = Counter()
+    first: dict[str, SourceLocation] = {}
+    visited: set[str] = set()
+
+    def scan_function(name: str) -> None:
+        if name in visited or name not in module.functions:
+            return
+        visited.add(name)
+        scan_region(module.functions[name].regions[0])
+
+    def scan_region(region: mlir.Region) -> None:
+        for block in region.blocks:
+            for op in block.operations:
+                scan_op(op)
+
+    def scan_op(op: mlir.OpView) -> None:
+        name = op.operation.name
+        if name in _STRUCTURAL:
+            return
+        if name == COMPOSITE and rule_for(_composite_rule_name(op)):
+            return
+        if name == COMPOSITE:
+            scan_function(symbol_ref(op.attributes["decomposition"]))
+        elif name == "func.call":
+            scan_function(symbol_ref(op.attributes["callee"]))
+        elif rule_for(rule_key(op)) is None:
+            key = rule_key(op)
+            counts[key] += 1
+            first.setdefault(key, source_location(op.location))
+        for region in op.regions:
+            scan_region(region)
+
+    scan_function(string_attr(module.entry.attributes["sym_name"]))
+    return {k: (counts[k], first[k]) for k in sorted(counts)}
+
+
+def check_supported(module: ModuleLowering) -> None:
+    missing = unsupported_ops(module)
+    if not missing:
+        return
+    lines = [f"  {key} x{count}, first at {loc}" for key, (count, loc) in missing.items()]
+    raise ConversionError(
+        f"{len(missing)} StableHLO op(s) in this program have no ONNX lowering:\n"
+        + "\n".join(lines)
+        + "\nRewrite the code that produces them, or open an issue with this message. "
+        "`jax2onnx-hlo inspect` lists the ops of a saved module."
+    )
+
+
+def ir_version_for(opset: int) -> int:
+    return onnx.helper.find_min_ir_version_for([onnx.helper.make_opsetid("", opset)])

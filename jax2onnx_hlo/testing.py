@@ -1,0 +1,81 @@
+"""Checking an export against JAX: the helper every lowering and model test uses.
+
+`check_against_jax(fn, args)` exports `fn`, runs the full ONNX checker, runs the model in
+ONNX Runtime on `args` and compares every output with `jax.jit(fn)(*args)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from .api import to_onnx
+
+__all__ = ["assert_outputs_close", "check_against_jax", "random_array", "run_onnx"]
+
+
+def random_array(shape: Sequence[int], dtype: Any = np.float32, seed: int = 0,
+                 low: float = -3.0, high: float = 3.0) -> np.ndarray:
+    """A reproducible random array of any numeric or bool dtype."""
+    rng = np.random.default_rng(seed)
+    dtype = np.dtype(dtype)
+    if dtype == np.bool_:
+        return rng.random(shape) < 0.5
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        lo, hi = max(int(low), int(info.min)), min(int(high), int(info.max))
+        return rng.integers(lo, hi + 1, size=shape).astype(dtype)
+    return rng.uniform(low, high, size=shape).astype(dtype)
+
+
+def run_onnx(model: onnx.ModelProto, args: Sequence[Any],
+             params: Mapping[str, Any] | None = None) -> list[np.ndarray]:
+    """Runs `model` in ONNX Runtime (CPU) with the flattened `args` then `params` as inputs."""
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    values = [np.asarray(a) for a in jax.tree_util.tree_leaves(list(args))]
+    values += [np.asarray(v) for v in (params or {}).values()]
+    names = [i.name for i in session.get_inputs()]
+    if len(names) != len(values):
+        raise AssertionError(f"model has {len(names)} inputs {names}, got {len(values)} values")
+    return session.run(None, dict(zip(names, values)))
+
+
+def assert_outputs_close(expected: Sequence[Any], got: Sequence[np.ndarray], *, rtol: float,
+                         atol: float) -> None:
+    if len(expected) != len(got):
+        raise AssertionError(f"JAX gave {len(expected)} outputs, ONNX Runtime {len(got)}")
+    for i, (want, have) in enumerate(zip(expected, got)):
+        want = np.asarray(want)
+        if want.shape != have.shape:
+            raise AssertionError(f"output {i}: shape {have.shape}, JAX has {want.shape}")
+        if want.dtype != have.dtype:
+            raise AssertionError(f"output {i}: dtype {have.dtype}, JAX has {want.dtype}")
+        if want.dtype.kind in "biu":
+            np.testing.assert_array_equal(have, want, err_msg=f"output {i}")
+        else:
+            np.testing.assert_allclose(
+                have.astype(np.float64), want.astype(np.float64), rtol=rtol, atol=atol,
+                equal_nan=True, err_msg=f"output {i}",
+            )
+
+
+def check_against_jax(fn: Callable, args: Sequence[Any], *, specs: Sequence[Any] | None = None,
+                      params: Mapping[str, Any] | None = None, rtol: float = 1e-5,
+                      atol: float = 1e-5, opset: int = 23) -> onnx.ModelProto:
+    """Exports fn (with `specs`, default: the args' own shapes), checks and runs it, and
+    compares with jax.jit(fn)(*args, **params). Returns the model for further asserts."""
+    # Feed both sides what JAX computes on: int64/float64 become 32-bit without x64.
+    args = jax.tree_util.tree_map(lambda a: np.asarray(jnp.asarray(a)), list(args))
+    model = to_onnx(fn, list(specs if specs is not None else args), input_params=params,
+                    opset=opset)
+    onnx.checker.check_model(model, full_check=True)
+    got = run_onnx(model, args, params)
+    expected = jax.tree_util.tree_leaves(jax.jit(fn)(*args, **(params or {})))
+    assert_outputs_close(expected, got, rtol=rtol, atol=atol)
+    return model

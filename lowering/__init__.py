@@ -1,0 +1,55 @@
+"""The lowering registry: one small rule per StableHLO op (or composite / custom call).
+
+A rule is `rule(ctx, *operands) -> list[ir.Value]`, registered with `@lowers(name)`.
+Keys are exact op names (`stablehlo.add`), composite names (`chlo.erf`, which also serve a
+bare `chlo.erf` op), and custom calls as `stablehlo.custom_call@<call_target_name>`.
+Rule modules are imported explicitly at the bottom so that a broken module fails loudly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+__all__ = ["CUSTOM_CALL", "Rule", "lowers", "rule_for", "supported_ops"]
+
+Rule = Callable[..., list]
+CUSTOM_CALL = "stablehlo.custom_call"
+
+_RULES: dict[str, Rule] = {}
+
+
+def lowers(*names: str) -> Callable[[Rule], Rule]:
+    """Registers the decorated function as the rule for each of `names`."""
+
+    def register(rule: Rule) -> Rule:
+        for name in names:
+            if name in _RULES:
+                raise ValueError(
+                    f"{name} already has a lowering rule ({_RULES[name].__module__}."
+                    f"{_RULES[name].__qualname__}); refusing to register "
+                    f"{rule.__module__}.{rule.__qualname__}"
+                )
+            _RULES[name] = rule
+        return rule
+
+    return register
+
+
+def rule_for(name: str) -> Rule | None:
+    return _RULES.get(name)
+
+
+def supported_ops() -> list[str]:
+    return sorted(_RULES)
+
+
+# Rule modules, imported for their registrations.
+from . import (  # noqa: E402, F401
+    composites,
+    convolution,
+    dot,
+    elementwise,
+    reduce,
+    shape,
+    windows,
+)

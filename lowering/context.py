@@ -1,0 +1,168 @@
+"""The LoweringContext every rule receives, and the node builder `ctx.b`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import onnx_ir as ir
+
+from jax2onnx_hlo._mlir import SourceLocation, hlo, source_location
+from jax2onnx_hlo._mlir import ir as mlir
+from jax2onnx_hlo.errors import ConversionError
+
+from .constants import dense_to_numpy
+from .types import TensorSpec, numpy_dtype, tensor_spec
+
+if TYPE_CHECKING:
+    from jax2onnx_hlo.convert import FunctionLowering
+
+__all__ = ["LoweringContext", "OpBuilder"]
+
+_MISSING = object()
+
+
+class OpBuilder:
+    """`ctx.b.Add(x, y)`: appends an ONNX node and returns its output value.
+
+    Keyword arguments are ONNX attributes (None values are left out); `_outputs=n` returns a
+    list of n values, `_domain` sets the node's domain. Nodes are named after the JAX scope
+    of the op being lowered and carry its source location as metadata.
+    """
+
+    def __init__(self, ctx: LoweringContext):
+        self._ctx = ctx
+
+    def __getattr__(self, op_type: str):
+        if not op_type[:1].isupper():
+            raise AttributeError(op_type)
+
+        def build(*inputs: ir.Value | None, **attributes: Any):
+            return self.op(op_type, *inputs, **attributes)
+
+        return build
+
+    def op(self, op_type: str, *inputs: ir.Value | None, _outputs: int | None = None,
+           _domain: str = "", **attributes: Any):
+        ctx = self._ctx
+        attributes = {k: v for k, v in attributes.items() if v is not None}
+        node = ir.Node(
+            _domain,
+            op_type,
+            inputs,
+            attributes=[ir.convenience.convert_attribute(k, v) for k, v in attributes.items()],
+            num_outputs=_outputs or 1,
+            name=f"{ctx.scope}/{op_type}" if ctx.scope else op_type,
+            metadata_props=ctx.node_metadata(),
+        )
+        ctx.append_node(node)
+        return list(node.outputs) if _outputs is not None else node.outputs[0]
+
+
+class LoweringContext:
+    """What a rule sees of the op it lowers: attributes, types, and ways to build nodes."""
+
+    def __init__(self, lowering: FunctionLowering, op: mlir.OpView):
+        self._lowering = lowering
+        self.op = op
+        self.b = OpBuilder(self)
+
+    # ---- the op being lowered ------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.op.operation.name
+
+    @cached_property
+    def location(self) -> SourceLocation:
+        return source_location(self.op.location)
+
+    @property
+    def scope(self) -> str:
+        return self._lowering.node_scope(self.location)
+
+    def node_metadata(self) -> dict[str, str]:
+        loc = self.location
+        return {"jax2onnx_hlo.source": f"{loc.file}:{loc.line}"} if loc.file else {}
+
+    @cached_property
+    def operand_specs(self) -> list[TensorSpec]:
+        return [tensor_spec(v.type) for v in self.op.operands]
+
+    @cached_property
+    def result_specs(self) -> list[TensorSpec]:
+        return [tensor_spec(r.type) for r in self.op.results]
+
+    @property
+    def out(self) -> TensorSpec:
+        """The spec of the op's single (first) result."""
+        return self.result_specs[0]
+
+    def has_attr(self, name: str) -> bool:
+        return name in self.op.attributes
+
+    def attr(self, name: str, default: Any = _MISSING) -> Any:
+        """An attribute as a Python value (ints, lists, np arrays, strings, enum names)."""
+        if name not in self.op.attributes:
+            if default is _MISSING:
+                raise self.error(f"missing attribute {name!r}")
+            return default
+        return attribute_value(self.op.attributes[name])
+
+    def raw_attr(self, name: str) -> mlir.Attribute:
+        return self.op.attributes[name]
+
+    def error(self, message: str) -> ConversionError:
+        return ConversionError(f"{self.name} at {self.location}: {message}")
+
+    # ---- building --------------------------------------------------------------------
+    def append_node(self, node: ir.Node) -> None:
+        self._lowering.append_node(node)
+
+    def const(self, value: Any, dtype: ir.DataType | np.dtype | None = None) -> ir.Value:
+        """A constant tensor (numpy array or Python scalar/list) as an ONNX value."""
+        if isinstance(dtype, ir.DataType):
+            dtype = numpy_dtype(dtype)
+        array = np.asarray(value, dtype=dtype)
+        return self._lowering.constant(array)
+
+    def i64(self, values: Sequence[int] | int) -> ir.Value:
+        """An int64 tensor, the type ONNX wants for shapes, axes and indices."""
+        return self.const(np.asarray(values, dtype=np.int64))
+
+    def scalar_like(self, value: Any, spec: TensorSpec) -> ir.Value:
+        return self.const(np.asarray(value, dtype=spec.np_dtype))
+
+    def dense_attr(self, name: str, spec: TensorSpec) -> np.ndarray:
+        return dense_to_numpy(self.op.attributes[name], spec)
+
+    def inline_function(self, name: str, args: Sequence[ir.Value]) -> list[ir.Value]:
+        """Lowers the module's function `name` in place, with `args` for its arguments."""
+        return self._lowering.inline_function(name, args)
+
+
+def attribute_value(attr: mlir.Attribute) -> Any:
+    """Converts an MLIR attribute to the natural Python value; other attrs pass through."""
+    for kind, convert in _BUILTIN_ATTRIBUTES:
+        if isinstance(attr, kind):
+            return convert(attr)
+    for kind in _STABLEHLO_ENUMS:  # the bindings do not downcast dialect attributes
+        if kind.isinstance(attr):
+            return kind(attr).value
+    return attr
+
+
+_BUILTIN_ATTRIBUTES = [
+    (mlir.DenseI64ArrayAttr, list),
+    (mlir.DenseI32ArrayAttr, list),
+    (mlir.DenseBoolArrayAttr, lambda a: [bool(x) for x in a]),
+    (mlir.BoolAttr, lambda a: a.value),
+    (mlir.IntegerAttr, lambda a: a.value),
+    (mlir.FloatAttr, lambda a: a.value),
+    (mlir.StringAttr, lambda a: a.value),
+    (mlir.FlatSymbolRefAttr, lambda a: a.value),
+    (mlir.DenseIntElementsAttr, np.asarray),
+    (mlir.ArrayAttr, lambda a: [attribute_value(x) for x in a]),
+]
+_STABLEHLO_ENUMS = [hlo.ComparisonDirectionAttr, hlo.ComparisonTypeAttr]
