@@ -4,5 +4,6 @@ __version__ = "0.1.0"
 
 from .api import to_onnx  # noqa: E402
 from .errors import ConversionError  # noqa: E402
+from .validate import allclose  # noqa: E402
 
-__all__ = ["ConversionError", "__version__", "to_onnx"]
+__all__ = ["ConversionError", "__version__", "allclose", "to_onnx"]

@@ -1,4 +1,4 @@
-"""The one place that imports JAX's private MLIR modules.
+"""The one place that imports JAX's private modules (the MLIR bindings, source info).
 
 jaxlib ships the MLIR Python bindings with the stablehlo, chlo and func dialects, and JAX
 builds its own context with them registered. These modules are private, so every other
@@ -7,9 +7,11 @@ module goes through the names exported here.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 
+from jax._src import source_info_util
 from jax._src.interpreters.mlir import make_ir_context
 from jax._src.lib import _jax
 from jax._src.lib.mlir import ir
@@ -25,6 +27,10 @@ __all__ = [
     "string_attr",
     "symbol_ref",
 ]
+
+
+# Our tracing wrappers are not the user's code: source locations skip past them.
+source_info_util.register_exclusion(os.path.dirname(__file__))
 
 
 def deserialize_portable_artifact(data: bytes) -> ir.Module:

@@ -16,6 +16,7 @@ import onnx
 import onnxruntime as ort
 
 from .api import to_onnx
+from .validate import plain_function
 
 __all__ = ["assert_outputs_close", "check_against_jax", "random_array", "run_onnx"]
 
@@ -76,6 +77,7 @@ def check_against_jax(fn: Callable, args: Sequence[Any], *, specs: Sequence[Any]
                     opset=opset)
     onnx.checker.check_model(model, full_check=True)
     got = run_onnx(model, args, params)
-    expected = jax.tree_util.tree_leaves(jax.jit(fn)(*args, **(params or {})))
+    expected = jax.tree_util.tree_leaves(jax.jit(plain_function(fn))(*args, **(params or {})))
     assert_outputs_close(expected, got, rtol=rtol, atol=atol)
     return model
+

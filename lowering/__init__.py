@@ -45,6 +45,7 @@ def supported_ops() -> list[str]:
 
 # Rule modules, imported for their registrations.
 from . import (  # noqa: E402, F401
+    bitwise,
     composites,
     convolution,
     dot,

@@ -115,7 +115,9 @@ def atan2(ctx: LoweringContext, y: ir.Value, x: ir.Value) -> list[ir.Value]:
     at_origin = b.Where(x_negative, signed_pi, b.Where(y_negative, b.Neg(zero), zero))
     # Both infinite: atan(nan); the answer is +-pi/4 or +-3pi/4.
     both_inf = b.And(b.IsInf(y), b.IsInf(x))
-    quarter = b.Where(x_negative, ctx.scalar_like(0.75 * np.pi, spec), ctx.scalar_like(np.pi / 4, spec))
+    quarter = b.Where(
+        x_negative, ctx.scalar_like(0.75 * np.pi, spec), ctx.scalar_like(np.pi / 4, spec)
+    )
     at_infinity = b.Where(y_negative, b.Neg(quarter), quarter)
     return [b.Where(both_zero, at_origin, b.Where(both_inf, at_infinity, shifted))]
 

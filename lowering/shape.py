@@ -36,7 +36,9 @@ def reshape(ctx: LoweringContext, x: ir.Value) -> list[ir.Value]:
     """stablehlo.reshape -> Reshape to the static result shape."""
     if ctx.operand_specs[0].shape == ctx.out.shape:
         return [x]
-    return [ctx.b.Reshape(x, ctx.i64(ctx.out.shape))]
+    # allowzero: a 0 in the target shape is an empty axis, not "copy the input's dim".
+    allowzero = 1 if 0 in ctx.out.shape else None
+    return [ctx.b.Reshape(x, ctx.i64(ctx.out.shape), allowzero=allowzero)]
 
 
 @lowers("stablehlo.transpose")

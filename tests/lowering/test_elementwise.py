@@ -185,3 +185,18 @@ def test_composition_of_elementwise_ops():
     def fn(x, y):
         return jnp.where(x > y, jnp.exp(-x) * y, jnp.sqrt(jnp.abs(y)) - x) / (1 + x * x)
     check_against_jax(fn, [_x(seed=1), _x(seed=2)], rtol=1e-5)
+
+
+SHIFTS = [("left", lax.shift_left), ("right_logical", lax.shift_right_logical),
+          ("right_arithmetic", lax.shift_right_arithmetic)]
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.uint32, np.int8, np.uint8], ids=str)
+@pytest.mark.parametrize("name,fn", SHIFTS, ids=[s[0] for s in SHIFTS])
+def test_shifts_including_amounts_past_the_width(name, fn, dtype):
+    bits = 8 * np.dtype(dtype).itemsize
+    x = np.array([1, 5, 100, 127, 0, 3, 77, 1], dtype)
+    if np.issubdtype(dtype, np.signedinteger):
+        x[4:] = np.array([-1, -3, -77, -128 if bits == 8 else -(2**20)], dtype)
+    amount = np.array([0, 1, 2, 3, bits - 1, bits, bits + 3, 1], dtype)
+    check_against_jax(fn, [x, amount])
