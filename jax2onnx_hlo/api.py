@@ -57,7 +57,7 @@ def to_onnx(
     input_params = dict(input_params or {})
     scope = jax_export.SymbolicScope()
     args = to_shape_dtype_structs(list(inputs), scope, "inputs")
-    kwargs = to_shape_dtype_structs(input_params, scope, "input_params")
+    kwargs = to_shape_dtype_structs(input_params, scope, "input_params", allow_scalars=True)
     traced = trace(fn, args, kwargs)
     n_args = len(jax.tree_util.tree_leaves(args))
     names = [f"input_{i}" for i in range(n_args)] + list(input_params)

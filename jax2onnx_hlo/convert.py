@@ -149,6 +149,7 @@ class FunctionLowering:
     def __init__(self, module: ModuleLowering):
         self.module = module
         self._new_nodes: set[int] = set()  # ids of the nodes the current rule appended
+        self._call_scopes: list[str] = []  # scopes of the calls being inlined, outermost first
 
     def constant(self, array: np.ndarray) -> ir.Value:
         return self.module.constant(array)
@@ -158,12 +159,22 @@ class FunctionLowering:
         self._new_nodes.add(id(node))
 
     def node_scope(self, location: SourceLocation) -> str:
-        return _short_scope(location)
+        scope = _short_scope(location)
+        # JAX writes a callee's locations relative to the callee ("sin", not
+        # "encoder/jit(inner)/sin"): put them under the scope of the call being inlined.
+        if self._call_scopes and not location.scope.startswith("jit("):
+            return "/".join(s for s in (self._call_scopes[-1], scope) if s)
+        return scope
 
-    def inline_function(self, name: str, args: Sequence[ir.Value]) -> list[ir.Value]:
+    def inline_function(self, name: str, args: Sequence[ir.Value],
+                        call_scope: str = "") -> list[ir.Value]:
         if name not in self.module.functions:
             raise ConversionError(f"call of @{name}, which the module does not define")
-        return self.lower_block(self.module.functions[name].regions[0].blocks[0], args)
+        self._call_scopes.append(call_scope)
+        try:
+            return self.lower_block(self.module.functions[name].regions[0].blocks[0], args)
+        finally:
+            self._call_scopes.pop()
 
     def lower_block(self, block: mlir.Block, args: Sequence[ir.Value]) -> list[ir.Value]:
         env: dict[mlir.Value, ir.Value] = dict(zip(block.arguments, args))
@@ -221,35 +232,39 @@ def unsupported_ops(module: ModuleLowering) -> dict[str, tuple[int, SourceLocati
     first: dict[str, SourceLocation] = {}
     visited: set[str] = set()
 
-    def scan_function(name: str) -> None:
+    def scan_function(name: str, caller: SourceLocation | None) -> None:
         if name in visited or name not in module.functions:
             return
         visited.add(name)
-        scan_region(module.functions[name].regions[0])
+        scan_region(module.functions[name].regions[0], caller)
 
-    def scan_region(region: mlir.Region) -> None:
+    def scan_region(region: mlir.Region, caller: SourceLocation | None) -> None:
         for block in region.blocks:
             for op in block.operations:
-                scan_op(op)
+                scan_op(op, caller)
 
-    def scan_op(op: mlir.OpView) -> None:
+    def scan_op(op: mlir.OpView, caller: SourceLocation | None) -> None:
         name = op.operation.name
         if name in _STRUCTURAL:
             return
+        # Ops in private functions often lack a file location: report the call site's.
+        location = source_location(op.location)
+        if location.file is None and caller is not None:
+            location = caller
         if name == COMPOSITE and rule_for(_composite_rule_name(op)):
             return
         if name == COMPOSITE:
-            scan_function(symbol_ref(op.attributes["decomposition"]))
+            scan_function(symbol_ref(op.attributes["decomposition"]), location)
         elif name == "func.call":
-            scan_function(symbol_ref(op.attributes["callee"]))
+            scan_function(symbol_ref(op.attributes["callee"]), location)
         elif rule_for(rule_key(op)) is None:
             key = rule_key(op)
             counts[key] += 1
-            first.setdefault(key, source_location(op.location))
+            first.setdefault(key, location)
         for region in op.regions:
-            scan_region(region)
+            scan_region(region, location)
 
-    scan_function(string_attr(module.entry.attributes["sym_name"]))
+    scan_function(string_attr(module.entry.attributes["sym_name"]), None)
     return {k: (counts[k], first[k]) for k in sorted(counts)}
 
 

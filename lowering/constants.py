@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -34,13 +35,16 @@ _TOKEN = re.compile(r"0x[0-9A-Fa-f]+|true|false|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][
 
 
 def _parse_printed(text: str, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
-    body = text[text.index("dense<") + len("dense<") : text.rindex(">")].strip()
+    start = text.index("dense<") + len("dense<")
+    body = text[start : text.index(">", start)].strip()  # not the `>` of `tensor<...>`
     if body.startswith('"0x'):  # the raw little-endian buffer, hex-encoded
         flat = np.frombuffer(bytes.fromhex(body[3:-1]), dtype=dtype)
     else:  # a (nested) list; non-finite floats print as hex bit patterns
         bits = np.dtype(f"u{dtype.itemsize}")
         flat = np.array([_token_value(t, dtype, bits) for t in _TOKEN.findall(body)], dtype=dtype)
-    return np.broadcast_to(flat, shape).copy() if flat.size == 1 else flat.reshape(shape)
+    if flat.size == math.prod(shape):
+        return flat.reshape(shape)
+    return np.broadcast_to(flat.reshape(()), shape).copy()  # a splat
 
 
 def _token_value(token: str, dtype: np.dtype, bits: np.dtype):

@@ -139,7 +139,7 @@ class LoweringContext:
 
     def inline_function(self, name: str, args: Sequence[ir.Value]) -> list[ir.Value]:
         """Lowers the module's function `name` in place, with `args` for its arguments."""
-        return self._lowering.inline_function(name, args)
+        return self._lowering.inline_function(name, args, self.scope)
 
 
 def attribute_value(attr: mlir.Attribute) -> Any:

@@ -108,7 +108,11 @@ CASES = [
 def test_shape_op(name, fn, shapes, dtype):
     args = [_x(shape, dtype, seed) for seed, shape in enumerate(shapes)]
     tol = 1e-3 if dtype == f16 else 1e-6
-    check_against_jax(fn, args, rtol=tol, atol=tol)
+    model = check_against_jax(fn, args, rtol=tol, atol=tol)
+    # Every node a rule built says where in this file its op came from.
+    for node in model.graph.node:
+        source = {p.key: p.value for p in node.metadata_props}.get("jax2onnx_hlo.source")
+        assert source is None or source.rpartition(":")[0] == __file__, (node.name, source)
 
 
 def test_composition_of_shape_ops():

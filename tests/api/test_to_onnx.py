@@ -1,0 +1,149 @@
+"""The to_onnx contract: input kinds, return modes, names, pytrees, and clear errors."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import onnx
+import onnx_ir as ir
+import pytest
+
+from jax2onnx_hlo import ConversionError, to_onnx
+from jax2onnx_hlo.testing import check_against_jax, random_array, run_onnx
+
+
+def affine(x):
+    return 2.0 * x + 1.0
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [(3, 4), jax.ShapeDtypeStruct((3, 4), jnp.float32), np.zeros((3, 4), np.float32),
+     jnp.zeros((3, 4))],
+    ids=["shape_tuple", "shape_dtype_struct", "numpy_array", "jax_array"],
+)
+def test_input_spec_kinds(spec):
+    model = to_onnx(affine, [spec])
+    (graph_input,) = model.graph.input
+    assert [d.dim_value for d in graph_input.type.tensor_type.shape.dim] == [3, 4]
+    assert graph_input.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+
+
+def test_integer_spec_keeps_dtype():
+    model = to_onnx(lambda x: x * 2, [jax.ShapeDtypeStruct((5,), jnp.int32)])
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.INT32
+
+
+def test_return_modes(tmp_path):
+    assert isinstance(to_onnx(affine, [(2,)]), onnx.ModelProto)
+    assert isinstance(to_onnx(affine, [(2,)], return_mode="ir"), ir.Model)
+    path = tmp_path / "sub" / "affine.onnx"
+    assert to_onnx(affine, [(2,)], return_mode="file", output_path=path) == str(path)
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    assert [p.name for p in path.parent.iterdir()] == ["affine.onnx"]  # no temp file left
+
+
+def test_model_name_and_producer():
+    model = to_onnx(affine, [(2,)], model_name="my_model")
+    assert model.graph.name == "my_model"
+    assert model.producer_name == "jax2onnx_hlo" and model.producer_version
+
+
+def test_input_and_output_names():
+    model = to_onnx(lambda a, b: (a + b, a - b), [(2,), (2,)],
+                    input_names=["left", "right"], output_names=["sum", "difference"])
+    assert [i.name for i in model.graph.input] == ["left", "right"]
+    assert [o.name for o in model.graph.output] == ["sum", "difference"]
+
+
+def test_pytree_inputs_and_outputs_flatten_in_tree_order():
+    def f(params, x):
+        return {"b": x * params["scale"], "a": x + params["shift"]}
+
+    args = [{"shift": random_array((3,), seed=1), "scale": random_array((3,), seed=2)},
+            random_array((3,), seed=3)]
+    model = check_against_jax(f, args)
+    # Inputs: dict leaves in key order (scale, shift), then x; outputs: keys a, b.
+    assert len(model.graph.input) == 3 and len(model.graph.output) == 2
+
+
+def test_output_that_is_an_input_gets_its_own_node():
+    model = check_against_jax(lambda x, y: (x, y * 2, x), [random_array((2,)), random_array((2,))])
+    assert len({o.name for o in model.graph.output}) == 3
+
+
+@pytest.mark.parametrize("opset", [18, 21, 23])
+def test_supported_opsets(opset):
+    model = check_against_jax(jnp.tanh, [random_array((2, 3))], opset=opset)
+    assert {o.domain: o.version for o in model.opset_import}[""] == opset
+
+
+# ---- bad input: each error says what was wrong and what to do ----------------------------
+
+
+def test_unsupported_op_lists_every_op_with_count_and_location():
+    def f(x):
+        w, v = jnp.linalg.eigh(x @ x.T)
+        return w, v
+
+    with pytest.raises(ConversionError) as info:
+        to_onnx(f, [(3, 3)])
+    message = str(info.value)
+    assert "no ONNX lowering" in message
+    assert "test_to_onnx.py" in message  # the user's source line, not the converter's
+    assert " x1" in message or " x2" in message
+
+
+@pytest.mark.parametrize(
+    "inputs,needle",
+    [([{1, 2}], "inputs[0] is a set"),
+     (["not a shape"], "inputs[0] is a str"),
+     ([(3, 4.5)], "inputs[0] is a tuple")],
+)
+def test_wrong_kind_of_input_spec(inputs, needle):
+    with pytest.raises(TypeError, match=needle.replace("[", r"\[").replace("]", r"\]")):
+        to_onnx(affine, inputs)
+
+
+def test_inputs_must_be_a_list():
+    with pytest.raises(TypeError, match="inputs must be a list"):
+        to_onnx(affine, "x")
+
+
+def test_file_mode_needs_output_path():
+    with pytest.raises(ValueError, match='return_mode="file" needs output_path'):
+        to_onnx(affine, [(2,)], return_mode="file")
+
+
+def test_unknown_return_mode():
+    with pytest.raises(ValueError, match="return_mode='bytes' is not one of 'proto', 'ir'"):
+        to_onnx(affine, [(2,)], return_mode="bytes")
+
+
+def test_output_path_that_is_a_directory(tmp_path):
+    with pytest.raises(ValueError, match="is a directory"):
+        to_onnx(affine, [(2,)], return_mode="file", output_path=tmp_path)
+
+
+def test_unsupported_opset():
+    with pytest.raises(ValueError, match="opset=12 is not supported; choose one of 18..23"):
+        to_onnx(affine, [(2,)], opset=12)
+
+
+def test_wrong_number_of_names():
+    with pytest.raises(ValueError, match="2 input names given for 1 inputs"):
+        to_onnx(affine, [(2,)], input_names=["a", "b"])
+    with pytest.raises(ValueError, match="2 output names given for 1 outputs"):
+        to_onnx(affine, [(2,)], output_names=["a", "b"])
+
+
+def test_failed_export_leaves_no_file(tmp_path):
+    path = tmp_path / "model.onnx"
+    with pytest.raises(ConversionError):
+        to_onnx(lambda x: jnp.linalg.eigh(x)[0], [(3, 3)], return_mode="file", output_path=path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_run_onnx_helper_checks_input_count():
+    model = to_onnx(affine, [(2,)])
+    with pytest.raises(AssertionError, match="model has 1 inputs"):
+        run_onnx(model, [np.zeros(2, np.float32), np.zeros(2, np.float32)])
