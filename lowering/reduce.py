@@ -24,8 +24,12 @@ _REDUCTIONS = {
     "stablehlo.multiply": ("ReduceProd", "Mul"),
     "stablehlo.maximum": ("ReduceMax", "Max"),
     "stablehlo.minimum": ("ReduceMin", "Min"),
-    "stablehlo.and": ("ReduceMin", "And"),  # on booleans: all() is min, any() is max
-    "stablehlo.or": ("ReduceMax", "Or"),
+}
+# logical body -> (fold op on booleans, fold op on integers); reduced bit by bit
+_LOGICAL = {
+    "stablehlo.and": ("And", "BitwiseAnd"),
+    "stablehlo.or": ("Or", "BitwiseOr"),
+    "stablehlo.xor": ("Xor", "BitwiseXor"),
 }
 
 # Element types ONNX Runtime's CPU kernels accept (checked with onnxruntime 1.32); ReduceMax
@@ -54,7 +58,7 @@ def reduce(ctx: LoweringContext, *operands: ir.Value) -> list[ir.Value]:
     xs, inits = operands[:n], operands[n:]
     block = ctx.op.regions[0].blocks[0]
     bodies = [binary_reducer(ctx.op.regions[0])] if n == 1 else _pairwise_reducers(block, n)
-    if bodies is not None and all(b in _REDUCTIONS for b in bodies):
+    if bodies is not None and all(b in _REDUCTIONS or b in _LOGICAL for b in bodies):
         return [_reduce_pair(ctx, i, body, xs[i], inits[i]) for i, body in enumerate(bodies)]
     direction = _argminmax_direction(block) if n == 2 else None
     if direction is not None:
@@ -62,40 +66,37 @@ def reduce(ctx: LoweringContext, *operands: ir.Value) -> list[ir.Value]:
     found = ", ".join(op.operation.name for op in block.operations)
     raise ctx.error(
         f"reduction body not supported (body ops: {found}); supported are a single "
-        "add/multiply/maximum/minimum/and/or per operand, and JAX's argmax/argmin body"
+        "add/multiply/maximum/minimum/and/or/xor per operand, and JAX's argmax/argmin body"
     )
 
 
 def _reduce_pair(ctx: LoweringContext, i: int, body: str, x: ir.Value,
                  init: ir.Value) -> ir.Value:
     """Reduces operand i with `body`, then folds in the init value unless it is the identity."""
-    spec = ctx.operand_specs[i]
-    op_type, combine = _REDUCTIONS[body]
-    if body in ("stablehlo.and", "stablehlo.or") and not spec.is_bool:
-        raise ctx.error(
-            f"bitwise {body} reductions of {spec.dtype.name} have no ONNX reduce op; "
-            "only boolean and/or (all/any) are supported"
-        )
-    reduced = _reduce(ctx, op_type, x, spec, ctx.attr("dimensions"))
+    spec, dims = ctx.operand_specs[i], ctx.attr("dimensions")
+    if not dims:  # XLA applies no init at all when nothing is reduced
+        return x
+    if body in _LOGICAL:
+        reduced = _reduce_logical(ctx, body, x, spec, dims)
+        combine = _LOGICAL[body][0 if spec.is_bool else 1]
+    else:
+        op_type, combine = _REDUCTIONS[body]
+        reduced = _reduce(ctx, op_type, x, spec, dims)
     if _is_constant(init, _identity(body, spec.np_dtype)):
         return reduced
-    if not spec.is_bool:
-        combine = {"And": "BitwiseAnd", "Or": "BitwiseOr"}.get(combine, combine)
     return ctx.b.op(combine, reduced, init)
 
 
 def _reduce(ctx: LoweringContext, op_type: str, x: ir.Value, spec: TensorSpec,
             dims: list[int]) -> ir.Value:
     """One ONNX reduction over `dims` (keepdims=0) in a type its kernel accepts."""
-    if not dims:  # ONNX reads empty axes as "all axes"; StableHLO as "none"
-        return x
     b = ctx.b
     compute = _kernel_type(ctx, op_type, spec.dtype)
     xc = x if compute == spec.dtype else b.Cast(x, to=compute)
     result = b.op(op_type, xc, ctx.i64(dims), keepdims=0)
     if spec.is_float and op_type in ("ReduceMax", "ReduceMin"):
         # stablehlo.maximum/minimum propagate NaN; ORT's kernels only when it comes first.
-        _, any_nan = _nan_mask(ctx, x, dims)
+        _, any_nan = _nan_mask(ctx, xc, dims)
         result = b.Where(any_nan, ctx.const(np.array(np.nan, compute.numpy())), result)
     return result if compute == spec.dtype else b.Cast(result, to=spec.dtype)
 
@@ -117,15 +118,46 @@ def _nan_mask(ctx: LoweringContext, x: ir.Value, dims: list[int]) -> tuple[ir.Va
     return mask, ctx.b.Cast(any_nan, to=DT.BOOL)
 
 
+def _reduce_logical(ctx: LoweringContext, body: str, x: ir.Value, spec: TensorSpec,
+                    dims: list[int]) -> ir.Value:
+    """and/or/xor as, per bit, min/max/sum mod 2. Integers are unpacked into bits along a
+    new last axis and packed back by a BitwiseOr tree (ORT's int64 ReduceSum is inexact)."""
+    b = ctx.b
+    if spec.is_bool:
+        return b.Cast(_reduce_bits(ctx, body, b.Cast(x, to=DT.UINT8), dims), to=DT.BOOL)
+    unsigned = np.dtype(f"uint{spec.np_dtype.itemsize * 8}")  # BitShift takes unsigned only
+    shifts = ctx.const(np.arange(unsigned.itemsize * 8, dtype=unsigned))
+    u = b.Unsqueeze(b.Cast(x, to=DT.from_numpy(unsigned)), ctx.i64([-1]))
+    bits = b.BitwiseAnd(b.BitShift(u, shifts, direction="RIGHT"), ctx.const(np.ones((), unsigned)))
+    per_bit = _reduce_bits(ctx, body, b.Cast(bits, to=DT.UINT8), dims)
+    packed = b.BitShift(b.Cast(per_bit, to=DT.from_numpy(unsigned)), shifts, direction="LEFT")
+    width = unsigned.itemsize * 8
+    while width > 1:  # halve the bit axis until one word is left
+        low, high = b.Split(packed, axis=-1, num_outputs=2, _outputs=2)
+        packed, width = b.BitwiseOr(low, high), width // 2
+    return b.Cast(b.Squeeze(packed, ctx.i64([-1])), to=spec.dtype)
+
+
+def _reduce_bits(ctx: LoweringContext, body: str, bits: ir.Value, dims: list[int]) -> ir.Value:
+    """Reduces a uint8 tensor of 0/1 over `dims` with and (min), or (max) or xor (parity)."""
+    b, axes = ctx.b, ctx.i64(dims)
+    if body == "stablehlo.xor":
+        count = b.ReduceSum(b.Cast(bits, to=DT.INT32), axes, keepdims=0)
+        return b.Cast(b.Mod(count, ctx.const(np.array(2, np.int32))), to=DT.UINT8)
+    return b.op("ReduceMin" if body == "stablehlo.and" else "ReduceMax", bits, axes, keepdims=0)
+
+
 def _identity(body: str, dtype: np.dtype) -> np.ndarray:
     """The init value for which the reduction equals the ONNX reduction alone."""
-    if body == "stablehlo.add":
+    if body in ("stablehlo.add", "stablehlo.or", "stablehlo.xor"):
         return np.zeros((), dtype)
     if body == "stablehlo.multiply":
         return np.ones((), dtype)
-    if body in ("stablehlo.and", "stablehlo.or"):
-        return np.array(body == "stablehlo.and", dtype)
+    if body == "stablehlo.and":
+        return ~np.zeros((), dtype)  # all bits set; True for booleans
     lowest = body == "stablehlo.maximum"
+    if dtype == np.bool_:
+        return np.array(not lowest)
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
         return np.array(info.min if lowest else info.max, dtype)
@@ -180,7 +212,7 @@ def _argminmax(ctx: LoweringContext, direction: str, xs, inits) -> list[ir.Value
     xc = x if compute == spec.dtype else b.Cast(x, to=compute)
     index = b.op(arg_op, xc, axis=dims[0], keepdims=0, select_last_index=0)
     if spec.is_float:  # ORT's ArgMax skips NaN unless it comes first; JAX picks the first NaN
-        mask, any_nan = _nan_mask(ctx, x, dims)
+        mask, any_nan = _nan_mask(ctx, xc, dims)
         index = b.Where(any_nan, b.ArgMax(mask, axis=dims[0], keepdims=0), index)
     return [value, b.Cast(index, to=index_spec.dtype)]
 
@@ -192,7 +224,7 @@ def _is_iota(value: mlir.Value, dimension: int) -> bool:
 
 
 def _argminmax_direction(block: mlir.Block) -> str | None:
-    """"GT" (argmax) or "LT" (argmin) if the body is JAX's argmax/argmin reducer:
+    """The direction, GT (argmax) or LT (argmin), if the body is JAX's argmax/argmin reducer:
 
     pick = v0 DIR v1 [or v0 != v0];  tie = v0 == v1 and i0 < i1;
     return select(pick, v0, v1), select(pick or tie, i0, i1)
@@ -205,9 +237,8 @@ def _argminmax_direction(block: mlir.Block) -> str | None:
     index_select = _select_of(ret.operands[1], i0, i1)
     if value_select is None or index_select is None:
         return None
-    pick = value_select
-    direction = _value_pick(pick, v0, v1)
-    tie = _other_operand(_defining(index_select, "stablehlo.or"), pick)
+    direction = _value_pick(value_select, v0, v1)
+    tie = _other_operand(_defining(index_select, "stablehlo.or"), value_select)
     tie_terms = _defining(tie, "stablehlo.and")
     if direction is None or tie_terms is None:
         return None
