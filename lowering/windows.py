@@ -1,1 +1,174 @@
-"""windows rules."""
+"""stablehlo.reduce_window -> MaxPool (max, min), Conv with a ones kernel (sum), or slices."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import onnx_ir as ir
+
+from . import lowers
+from .context import LoweringContext
+from .convolution import crop_negative_padding, dilate_axes
+from .regions import binary_reducer
+from .types import TensorSpec, numpy_dtype
+
+_REDUCERS = {"stablehlo.maximum": "Max", "stablehlo.minimum": "Min", "stablehlo.add": "Add"}
+# Element types ONNX Runtime has kernels for; other types reduce through strided slices.
+_MAX_POOL_TYPES = {ir.DataType.FLOAT, ir.DataType.DOUBLE, ir.DataType.FLOAT16,
+                   ir.DataType.INT8, ir.DataType.UINT8}
+_NEGATABLE_TYPES = {ir.DataType.FLOAT, ir.DataType.DOUBLE, ir.DataType.FLOAT16}
+_CONV_TYPES = {ir.DataType.FLOAT, ir.DataType.FLOAT16}
+
+
+@dataclass(frozen=True)
+class _Window:
+    """The window on the pooled axes, in their order on the folded [P, 1, pooled...] tensor."""
+
+    dims: list[int]
+    strides: list[int]
+    dilations: list[int]
+    pads: list[int]  # ONNX order: all begins, then all ends; never negative
+    out_shape: list[int]
+
+
+@lowers("stablehlo.reduce_window")
+def reduce_window(ctx: LoweringContext, *operands: ir.Value) -> list[ir.Value]:
+    """stablehlo.reduce_window (max, min or add body) -> MaxPool, Conv with a ones kernel, or
+    strided slices, on the pooled axes moved last and the other axes folded into [P, 1, ...].
+    """
+    if len(operands) != 2:
+        raise ctx.error(f"reduce_window over {len(operands) // 2} inputs (a variadic window "
+                        "such as an argmax pool) is not supported")
+    x, init = operands
+    body = ctx.op.regions[0]
+    reducer = binary_reducer(body)
+    if reducer not in _REDUCERS:
+        found = reducer or " ; ".join(op.operation.name for op in body.blocks[0].operations)
+        raise ctx.error(f"reduce_window body [{found}] is not a max, min or add of its two "
+                        "arguments, the only windows supported")
+    op_type, spec = _REDUCERS[reducer], ctx.operand_specs[0]
+    rank = spec.rank
+    dims = ctx.attr("window_dimensions")
+    strides = ctx.attr("window_strides", [1] * rank)
+    base_dilations = ctx.attr("base_dilations", [1] * rank)
+    padding = np.asarray(ctx.attr("padding", np.zeros((rank, 2), np.int64))).reshape(rank, 2)
+    pooled = [a for a in range(rank)
+              if dims[a] > 1 or strides[a] > 1 or base_dilations[a] > 1 or padding[a].any()]
+    if any(spec.shape[a] is None for a in pooled):
+        raise ctx.error("reduce_window over an axis of dynamic size is not supported")
+    identity = _identity(op_type, spec)
+    result = x
+    if pooled:
+        kept = [a for a in range(rank) if a not in pooled]
+        # ONNX pools [N, C, spatial...]; other kept axes fold into [P, 1, spatial...].
+        fold = len(kept) != 2 or spec.shape[kept[1]] is None
+        window = _Window(
+            dims=[dims[a] for a in pooled],
+            strides=[strides[a] for a in pooled],
+            dilations=[ctx.attr("window_dilations", [1] * rank)[a] for a in pooled],
+            pads=[max(int(padding[a][side]), 0) for side in (0, 1) for a in pooled],
+            out_shape=[ctx.out.shape[a] for a in pooled],
+        )
+        folded = _fold(ctx, x, spec, kept, pooled, fold)
+        # Holes from base dilation and padded edges take no part in a window (as in XLA;
+        # the spec fills them with init, which differs only for a non-identity sum init).
+        fill = ctx.scalar_like(identity, spec)
+        folded = dilate_axes(ctx, folded, [None, None] + [spec.shape[a] for a in pooled],
+                             [base_dilations[a] for a in pooled], 2, fill)
+        folded = crop_negative_padding(ctx, folded, padding[pooled], 2)
+        channels = 1 if fold else spec.shape[kept[1]]
+        pooled_result = _pool(ctx, folded, fill, op_type, spec.dtype, window, channels)
+        result = _unfold(ctx, pooled_result, x, kept, pooled, fold)
+    if not _is_constant(init, identity):  # the init value enters every window once
+        result = ctx.b.op(op_type, result, init)
+    return [result]
+
+
+def _pool(ctx: LoweringContext, x: ir.Value, fill: ir.Value, op_type: str,
+          dtype: ir.DataType, window: _Window, channels: int) -> ir.Value:
+    """Reduces the windows of x, [N, C, pooled...]; `fill` is the reducer's identity."""
+    b = ctx.b
+    use_max_pool = (dtype in _MAX_POOL_TYPES if op_type == "Max"
+                    else op_type == "Min" and dtype in _NEGATABLE_TYPES)
+    use_conv = op_type == "Add" and dtype in _CONV_TYPES
+    n = len(window.dims)
+    # MaxPool's own pads count as the lowest value and Conv's as 0, the identities; ONNX
+    # Runtime's MaxPool wants them smaller than the window.
+    own_pads = use_conv or use_max_pool and all(
+        p < k for p, k in zip(window.pads, window.dims * 2))
+    pads = window.pads
+    if any(pads) and not own_pads:
+        x = b.Pad(x, ctx.i64([0, 0, *pads[:n], 0, 0, *pads[n:]]), fill, mode="constant")
+        pads = [0] * (2 * n)
+    attrs = dict(strides=window.strides, pads=pads, dilations=window.dilations)
+    if use_max_pool and op_type == "Max":
+        return b.MaxPool(x, kernel_shape=window.dims, **attrs)
+    if use_max_pool:  # min(x) = -max(-x), exact for floats
+        return b.Neg(b.MaxPool(b.Neg(x), kernel_shape=window.dims, **attrs))
+    if use_conv:
+        # One group per channel: each sums its own windows.
+        ones = ctx.const(np.ones([channels, 1, *window.dims], dtype=numpy_dtype(dtype)))
+        return b.Conv(x, ones, group=channels, **attrs)
+    return _reduce_by_slices(ctx, x, op_type, window)
+
+
+def _reduce_by_slices(ctx: LoweringContext, x: ir.Value, op_type: str,
+                      window: _Window) -> ir.Value:
+    """A box window reduces one axis at a time: per axis, combine the `dims[i]` strided
+    slices that hold each window's i-th element (padding must already be explicit)."""
+    for i, (k, s, d, o) in enumerate(zip(window.dims, window.strides, window.dilations,
+                                          window.out_shape)):
+        if k == 1 and s == 1:
+            continue
+        parts = [ctx.b.Slice(x, ctx.i64([j * d]), ctx.i64([j * d + (o - 1) * s + 1]),
+                             ctx.i64([2 + i]), ctx.i64([s])) for j in range(k)]
+        if op_type == "Add":  # Sum would take them all, but floats only
+            x = functools.reduce(ctx.b.Add, parts)
+        else:
+            x = ctx.b.op(op_type, *parts)
+    return x
+
+
+def _fold(ctx: LoweringContext, x: ir.Value, spec: TensorSpec, kept: list[int],
+          pooled: list[int], fold: bool) -> ir.Value:
+    """Moves the pooled axes last and, if `fold`, merges the kept ones into [P, 1]."""
+    perm = kept + pooled
+    if perm != sorted(perm):
+        x = ctx.b.Transpose(x, perm=perm)
+    if fold:
+        x = ctx.b.Reshape(x, ctx.i64([-1, 1, *(spec.shape[a] for a in pooled)]))
+    return x
+
+
+def _unfold(ctx: LoweringContext, x: ir.Value, source: ir.Value, kept: list[int],
+            pooled: list[int], fold: bool) -> ir.Value:
+    """Undoes _fold on the pooled result; dynamic kept dims are read from `source`."""
+    perm = kept + pooled
+    if fold:
+        shape = [ctx.out.shape[a] for a in perm]
+        if all(d is not None for d in shape):
+            target = ctx.i64(shape)
+        else:
+            kept_dims = ctx.b.Gather(ctx.b.Shape(source), ctx.i64(kept), axis=0)
+            target = ctx.b.Concat(kept_dims, ctx.i64(shape[len(kept):]), axis=0)
+        x = ctx.b.Reshape(x, target)
+    if perm != sorted(perm):
+        x = ctx.b.Transpose(x, perm=[perm.index(a) for a in range(len(perm))])
+    return x
+
+
+def _identity(op_type: str, spec: TensorSpec) -> np.generic:
+    """The value that leaves a max, min or add unchanged, in the operand's type."""
+    dtype = spec.np_dtype
+    if op_type == "Add":
+        return dtype.type(0)
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return dtype.type(info.min if op_type == "Max" else info.max)
+    return dtype.type(-np.inf if op_type == "Max" else np.inf)
+
+
+def _is_constant(value: ir.Value, expected: np.generic) -> bool:
+    return value.const_value is not None and bool(value.const_value.numpy() == expected)
