@@ -85,18 +85,31 @@ def _apply_names(default: list[str], given: Sequence[str] | None, what: str) -> 
     return given
 
 
+def symbolic_dim_names(shape: Sequence[Any]) -> dict[int, str]:
+    """axis -> the name of its symbolic dim ("B", or "2*B" for an expression)."""
+    return {axis: str(d) for axis, d in enumerate(shape) if not isinstance(d, int)}
+
+
 def convert_traced(traced: TracedProgram, default_input_names: list[str], *, opset: int,
                    model_name: str, input_names: Sequence[str] | None,
                    output_names: Sequence[str] | None) -> ir.Model:
     exported = traced.exported
     inputs = [GraphInput(name, array) for name, array in traced.weights]
-    inputs += [GraphInput(n) for n in _apply_names(default_input_names, input_names, "input")]
+    user_avals = exported.in_avals[len(traced.weights):]
+    inputs += [
+        GraphInput(n, dim_names=symbolic_dim_names(aval.shape))
+        for n, aval in zip(_apply_names(default_input_names, input_names, "input"), user_avals)
+    ]
     outputs = _apply_names(
         [f"output_{i}" for i in range(len(exported.out_avals))], output_names, "output"
     )
     with make_ir_context():
         module = deserialize_portable_artifact(exported.mlir_module_serialized)
         graph = ModuleLowering(module).lower(inputs, outputs)
+    for value, aval in zip(graph.outputs, exported.out_avals):  # "B", "2*B", "T - 1"
+        names = symbolic_dim_names(aval.shape)
+        if names and value.shape is not None:
+            value.shape = ir.Shape([names.get(a, d) for a, d in enumerate(value.shape)])
     graph.name = model_name
     graph.opset_imports[""] = opset
     model = ir.Model(
@@ -105,4 +118,4 @@ def convert_traced(traced: TracedProgram, default_input_names: list[str], *, ops
         producer_name="jax2onnx_hlo",
         producer_version=__version__,
     )
-    return run_passes(model)
+    return run_passes(model, weight_names=[name for name, _ in traced.weights])

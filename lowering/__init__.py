@@ -49,6 +49,7 @@ from . import (  # noqa: E402, F401
     composites,
     convolution,
     dot,
+    dynamic_shape,
     elementwise,
     reduce,
     shape,

@@ -74,12 +74,14 @@ def dilate_axes(ctx: LoweringContext, x: ir.Value, shape: Sequence[int | None],
                 dilation: Sequence[int], first_axis: int, value: ir.Value) -> ir.Value:
     """Inserts dilation[i] - 1 copies of `value` between neighbours along axis first_axis + i.
 
-    Dims before the dilated axes may be dynamic: _interior_pad's Reshape copies a 0 dim
-    from its input, and only dims before the axis it pads keep their position.
+    Other dims may be dynamic (None): _interior_pad then reads them from the runtime shape.
     """
-    shape = [0 if d is None else d for d in shape]
+    shape = list(shape)
     for i, factor in enumerate(dilation):
         axis = first_axis + i
+        if factor > 1 and shape[axis] is None:
+            raise ctx.error(f"dilation {factor} along axis {axis} of dynamic size is not "
+                            "supported; export with a static size for that axis")
         if factor > 1 and shape[axis] > 0:
             x = _interior_pad(ctx, x, value, shape, axis, factor - 1)
             shape[axis] += (shape[axis] - 1) * (factor - 1)

@@ -41,35 +41,44 @@ def dot_general(ctx: LoweringContext, lhs: ir.Value, rhs: ir.Value) -> list[ir.V
         return [ctx.b.MatMul(lhs, rhs)]
 
     lhs_shape, rhs_shape = lhs_spec.shape, rhs_spec.shape
-    batch = [lhs_shape[d] for d in lhs_batch]
-    m = _merged(ctx, [lhs_shape[d] for d in lhs_free])
-    k = _merged(ctx, [lhs_shape[d] for d in lhs_contract])
-    n = _merged(ctx, [rhs_shape[d] for d in rhs_free])
+    batch = [[(lhs, d)] for d in lhs_batch]
+    m = [(lhs, d) for d in lhs_free]
+    k = [(lhs, d) for d in lhs_contract]
+    n = [(rhs, d) for d in rhs_free]
+    dims = {id(lhs): lhs_shape, id(rhs): rhs_shape}
     if (lhs_contract and len(lhs_free) == len(rhs_free) == 1
             and _is_identity(lhs_batch + lhs_contract + lhs_free)
             and _is_identity(rhs_batch + rhs_free + rhs_contract)):
         # Both operands come transposed, [.., K, M] and [.., N, K]: one Transpose of
         # rhs @ lhs = [.., N, M] replaces a Transpose of each.
-        rhs = _to_layout(ctx, rhs, list(range(rhs_spec.rank)), rhs_shape, batch + [n, k])
-        lhs = _to_layout(ctx, lhs, list(range(lhs_spec.rank)), lhs_shape, batch + [k, m])
+        rk = [(rhs, d) for d in rhs_contract]
+        rhs = _to_layout(ctx, rhs, list(range(rhs_spec.rank)), batch + [n, rk], dims)
+        lhs = _to_layout(ctx, lhs, list(range(lhs_spec.rank)), batch + [k, m], dims)
         nb = len(batch)
         return [ctx.b.Transpose(ctx.b.MatMul(rhs, lhs), perm=[*range(nb), nb + 1, nb])]
     lhs_perm = lhs_batch + lhs_free + lhs_contract
     rhs_perm = rhs_batch + rhs_contract + rhs_free
-    lhs = _to_layout(ctx, lhs, lhs_perm, lhs_shape, batch + [m, k])
-    rhs = _to_layout(ctx, rhs, rhs_perm, rhs_shape, batch + [k, n])
-    product = ctx.b.MatMul(lhs, rhs)
-    if list(out.shape) != batch + [m, n]:
-        product = ctx.b.Reshape(product, ctx.i64(_static_shape(ctx, out.shape)))
+    rk = [(rhs, d) for d in rhs_contract]
+    product = ctx.b.MatMul(
+        _to_layout(ctx, lhs, lhs_perm, batch + [m, k], dims),
+        _to_layout(ctx, rhs, rhs_perm, batch + [rk, n], dims),
+    )
+    if len(m) != 1 or len(n) != 1:  # [batch..., M, N] -> [batch..., lhs free..., rhs free...]
+        product = ctx.b.Reshape(product, _target(ctx, batch + [[f] for f in m + n], dims))
     return [product]
 
 
-def _to_layout(ctx: LoweringContext, x: ir.Value, perm: list[int], shape: tuple,
-               target: list[int | None]) -> ir.Value:
+# A dim of a Reshape target: the product of these (operand, axis) dims, 1 if there are none.
+Factors = list[tuple[ir.Value, int]]
+
+
+def _to_layout(ctx: LoweringContext, x: ir.Value, perm: list[int], target: list[Factors],
+               dims: dict[int, tuple]) -> ir.Value:
+    """x transposed by `perm`, then merged into the groups of `target` if that is a change."""
     if not _is_identity(perm):
         x = ctx.b.Transpose(x, perm=perm)
-    if [shape[p] for p in perm] != target:
-        x = ctx.b.Reshape(x, ctx.i64(_static_shape(ctx, target)))
+    if any(len(group) != 1 for group in target):
+        x = ctx.b.Reshape(x, _target(ctx, target, dims))
     return x
 
 
@@ -77,17 +86,23 @@ def _is_identity(perm: list[int]) -> bool:
     return perm == list(range(len(perm)))
 
 
-def _merged(ctx: LoweringContext, dims: list[int | None]) -> int | None:
-    """The size of `dims` merged into one axis (a single dim stays as it is, even dynamic)."""
-    if len(dims) == 1:
-        return dims[0]
-    return math.prod(_static_shape(ctx, dims))
-
-
-def _static_shape(ctx: LoweringContext, dims) -> list[int]:
-    if None in dims:
-        raise ctx.error(
-            "dot_general would need a Reshape over dynamic dimensions (several free or "
-            "contracting dims merged, or a dynamic batch with them); not supported yet"
-        )
-    return list(dims)
+def _target(ctx: LoweringContext, target: list[Factors], dims: dict[int, tuple]) -> ir.Value:
+    """The int64 Reshape target: constants (and one -1) while at most one dim is dynamic,
+    else each dynamic dim multiplied together from Shape slices of the operands."""
+    sizes = []
+    for group in target:
+        factors = [dims[id(v)][axis] for v, axis in group]
+        sizes.append(None if None in factors else math.prod(factors))
+    if sizes.count(None) <= 1:
+        return ctx.i64([-1 if s is None else s for s in sizes])
+    parts = []
+    for group, size in zip(target, sizes):
+        if size is not None:
+            parts.append(ctx.i64([size]))
+            continue
+        part = None
+        for v, axis in group:
+            dim = ctx.b.Shape(v, start=axis, end=axis + 1)
+            part = dim if part is None else ctx.b.Mul(part, dim)
+        parts.append(part)
+    return ctx.b.Concat(*parts, axis=0)

@@ -218,7 +218,9 @@ def _argminmax(ctx: LoweringContext, direction: str, xs, inits) -> list[ir.Value
 
 
 def _is_iota(value: mlir.Value, dimension: int) -> bool:
-    if not isinstance(value, mlir.OpResult) or value.owner.name != "stablehlo.iota":
+    # With symbolic dims JAX builds the index operand with dynamic_iota.
+    iotas = ("stablehlo.iota", "stablehlo.dynamic_iota")
+    if not isinstance(value, mlir.OpResult) or value.owner.name not in iotas:
         return False
     return attribute_value(value.owner.attributes["iota_dimension"]) == dimension
 

@@ -200,3 +200,8 @@ def test_shifts_including_amounts_past_the_width(name, fn, dtype):
         x[4:] = np.array([-1, -3, -77, -128 if bits == 8 else -(2**20)], dtype)
     amount = np.array([0, 1, 2, 3, bits - 1, bits, bits + 3, 1], dtype)
     check_against_jax(fn, [x, amount])
+
+
+def test_select_between_booleans():
+    check_against_jax(lambda p, a, b: jnp.where(p, a, b),
+                      [_x(np.bool_), _x(np.bool_, seed=1), _x(np.bool_, seed=2)])

@@ -1,0 +1,165 @@
+"""Symbolic dims: each case is exported ONCE with named dims ("B", "T"), then run in ONNX
+Runtime at several sizes and compared with JAX at each size."""
+
+import jax
+import jax.numpy as jnp
+import onnx
+import pytest
+from flax import nnx
+from jax import lax
+
+from jax2onnx_hlo import to_onnx
+from jax2onnx_hlo.examples import MLP
+from jax2onnx_hlo.testing import assert_outputs_close, random_array, run_onnx
+from jax2onnx_hlo.validate import plain_function
+
+B_SIZES = [{"B": 1}, {"B": 3}, {"B": 7}]
+BT_SIZES = [{"B": 1, "T": 1}, {"B": 3, "T": 5}, {"B": 7, "T": 2}, {"B": 2, "T": 9}]
+
+
+def export_once_run_at(fn, specs, sizes, *, rtol=1e-5, atol=1e-5) -> onnx.ModelProto:
+    """Exports fn once with symbolic `specs`, checks the model, then for each binding of
+    dim names in `sizes` runs it and compares with jax.jit(fn) at those concrete shapes."""
+    model = to_onnx(fn, list(specs))
+    onnx.checker.check_model(model, full_check=True)
+    onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    for seed, size in enumerate(sizes):
+        args = [
+            random_array(tuple(size[d] if isinstance(d, str) else d for d in spec), seed=seed + i)
+            for i, spec in enumerate(specs)
+        ]
+        expected = jax.tree_util.tree_leaves(jax.jit(plain_function(fn))(*args))
+        try:
+            got = run_onnx(model, args)
+            assert_outputs_close(expected, got, rtol=rtol, atol=atol)
+        except Exception as e:
+            raise AssertionError(f"at {size}: {e}") from e
+    return model
+
+
+def _input_dims(model: onnx.ModelProto, i: int) -> list:
+    dims = model.graph.input[i].type.tensor_type.shape.dim
+    return [d.dim_param or d.dim_value for d in dims]
+
+
+# ---- models ------------------------------------------------------------------------------
+
+
+def _mlp():
+    model = MLP(30, 64, 10, rngs=nnx.Rngs(0))
+    model.eval()
+    return model
+
+
+class DecoderBlock(nnx.Module):
+    """GPT-style pre-norm block: causal multi-head self-attention, then a gelu MLP."""
+
+    def __init__(self, d: int, heads: int, *, rngs: nnx.Rngs):
+        self.heads = heads
+        self.ln1 = nnx.LayerNorm(d, rngs=rngs)
+        self.qkv = nnx.Linear(d, 3 * d, rngs=rngs)
+        self.proj = nnx.Linear(d, d, rngs=rngs)
+        self.ln2 = nnx.LayerNorm(d, rngs=rngs)
+        self.fc = nnx.Linear(d, 4 * d, rngs=rngs)
+        self.out = nnx.Linear(4 * d, d, rngs=rngs)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        b, t, d = x.shape
+        q, k, v = jnp.split(self.qkv(self.ln1(x)), 3, axis=-1)
+        q, k, v = (z.reshape(b, t, self.heads, d // self.heads) for z in (q, k, v))
+        scores = jnp.einsum("bthd,bshd->bhts", q, k) / jnp.sqrt(d // self.heads)
+        causal = jnp.tril(jnp.ones((t, t)))
+        weights = jax.nn.softmax(jnp.where(causal == 0, -1e9, scores), axis=-1)
+        attended = jnp.einsum("bhts,bshd->bthd", weights, v).reshape(b, t, d)
+        x = x + self.proj(attended)
+        return x + self.out(jax.nn.gelu(self.fc(self.ln2(x))))
+
+
+def _decoder():
+    return DecoderBlock(16, 4, rngs=nnx.Rngs(0))
+
+
+def _causal_mask_from_iota(x):
+    t = x.shape[1]
+    mask = jnp.arange(t)[:, None] >= jnp.arange(t)[None, :]
+    return jnp.where(mask, jnp.einsum("btd,bsd->bts", x, x), -1e9)
+
+
+_W = random_array((30, 5), seed=11)
+_HEADS_W = random_array((16, 4, 4), seed=13)
+_BIAS = random_array((5,), seed=12)
+
+
+
+
+# (id, fn, specs, sizes). Each row is exported once and run at every size.
+CASES = [
+    ("elementwise_bias", lambda x: jnp.tanh(2.0 * x + _BIAS) - jnp.exp(-x * x),
+     [("B", 5)], B_SIZES),
+    ("dense", lambda x: x @ _W + _BIAS, [("B", 30)], B_SIZES),
+    ("nnx_mlp", _mlp(), [("B", 30)], B_SIZES),
+    ("reshape_batch_flatten", lambda x: x.reshape(x.shape[0], -1), [("B", 4, 4)], B_SIZES),
+    ("reshape_merge_b_t", lambda x: x.reshape(-1, x.shape[-1]) * 2.0, [("B", "T", 4)],
+     BT_SIZES),
+    ("reshape_split_b_t", lambda x: x.reshape(x.shape[0], x.shape[1], 2, 2).sum(-1),
+     [("B", "T", 4)], BT_SIZES),
+    ("slice_drop_first", lambda x: x[:, 1:], [("B", "T")],
+     [{"B": 1, "T": 2}, {"B": 3, "T": 5}, {"B": 7, "T": 3}]),
+    ("slice_static_axis", lambda x: x[:, 1:3] + x[:, :2], [("B", 4)], B_SIZES),
+    ("concat_batch", lambda x: jnp.concatenate([x, 2.0 * x]), [("B", 3)], B_SIZES),
+    ("concat_feature", lambda x: jnp.concatenate([x, x[:, :1]], axis=1), [("B", 3)],
+     B_SIZES),
+    ("reduce_over_batch", lambda x: jnp.sum(x, axis=0) + jnp.max(x, axis=0), [("B", 4)],
+     B_SIZES),
+    ("mean_over_batch_broadcast", lambda x: x - jnp.mean(x, axis=0, keepdims=True),
+     [("B", 4)], B_SIZES),
+    ("argmax", lambda x: jnp.argmax(x, axis=1), [("B", 4)], B_SIZES),
+    ("argmax_over_batch", lambda x: jnp.argmax(x, axis=0), [("B", 4)], B_SIZES),
+    ("same_dim_two_inputs", lambda x, y: x * y + y.sum(axis=1, keepdims=True),
+     [("B", 4), ("B", 4)], B_SIZES),
+    ("gram_over_batch", lambda x: x.T @ x, [("B", 3)], B_SIZES),
+    # dot_general whose Reshapes merge or split several dynamic dims.
+    ("einsum_split_heads", lambda x: jnp.einsum("btd,dhk->bthk", x, _HEADS_W),
+     [("B", "T", 16)], BT_SIZES),
+    ("einsum_contract_b_and_t", lambda x: jnp.einsum("btd,bte->de", x, x),
+     [("B", "T", 16)], BT_SIZES),
+    ("einsum_outer_b_t", lambda x: jnp.einsum("bt,bs->bts", x, x), [("B", "T")], BT_SIZES),
+    ("pad_batch_axis", lambda x: jnp.pad(x, ((1, 2), (0, 1))), [("B", 4)], B_SIZES),
+    ("pad_interior_batch_axis", lambda x: lax.pad(x, 0.5, ((1, -1, 2), (0, 0, 1))),
+     [("B", 4)], B_SIZES),
+    ("iota_f32_over_batch", lambda x: x * jnp.arange(x.shape[0], dtype=jnp.float32)[:, None],
+     [("B", 4)], B_SIZES),
+    ("broadcast_b_to_b_t", lambda x, y: x + y[:, None], [("B", "T"), ("B",)], BT_SIZES),
+    ("causal_mask_iota", _causal_mask_from_iota, [("B", "T", 8)], BT_SIZES),
+    ("tril_mask", lambda x: jnp.tril(jnp.ones((x.shape[1], x.shape[1]))) * x,
+     [("B", "T", "T")], BT_SIZES),
+    ("tril_bool_mask", lambda x: jnp.where(
+        jnp.tril(jnp.ones((x.shape[1], x.shape[1]), bool)), x, 0.0),
+        [("B", "T", "T")], BT_SIZES),
+    ("decoder_block", _decoder(), [("B", "T", 16)], BT_SIZES),
+]
+
+
+@pytest.mark.parametrize(
+    "fn, specs, sizes",
+    [c if isinstance(c, type(pytest.param())) else pytest.param(*c[1:], id=c[0]) for c in CASES],
+)
+def test_export_once_run_at_many_sizes(fn, specs, sizes):
+    model = export_once_run_at(fn, specs, sizes, rtol=1e-4, atol=1e-4)
+    for i, spec in enumerate(specs):
+        assert _input_dims(model, i) == list(spec)
+
+
+def test_graph_input_keeps_dim_name():
+    model = to_onnx(lambda x: x + 1.0, [("B", 30)])
+    (graph_input,) = model.graph.input
+    assert graph_input.type.tensor_type.shape.dim[0].dim_param == "B"
+    assert graph_input.type.tensor_type.shape.dim[1].dim_value == 30
+
+
+def test_graph_outputs_carry_symbolic_dims():
+    model = to_onnx(lambda x: (jnp.concatenate([x, x]), x[:, 1:], x.reshape(-1)),
+                    [("B", "T")])
+    dims = [[d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim]
+            for o in model.graph.output]
+    assert dims == [["2*B", "T"], ["B", "T - 1"], ["B*T"]]
