@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -14,13 +15,14 @@ from . import __version__
 from ._mlir import deserialize_portable_artifact, make_ir_context
 from .convert import GraphInput, ModuleLowering, ir_version_for
 from .passes import run_passes
-from .save import check_return_mode, deliver
+from .save import check_return_mode, deliver, write_text_atomically
 from .specs import to_shape_dtype_structs
 from .trace import TracedProgram, trace
 
 __all__ = ["SUPPORTED_OPSETS", "to_onnx"]
 
 SUPPORTED_OPSETS = range(18, 24)
+EXPORT_MODES = ("standard", "web")
 
 
 def to_onnx(
@@ -49,6 +51,13 @@ def to_onnx(
     """
     _check_opset(opset)
     check_return_mode(return_mode, output_path)
+    if export_mode not in EXPORT_MODES:
+        raise ValueError(f"export_mode={export_mode!r} is not one of {EXPORT_MODES}")
+    if inputs_as_nchw or outputs_as_nchw:
+        raise NotImplementedError(
+            "inputs_as_nchw/outputs_as_nchw are not implemented yet; transpose at the "
+            "model boundary in your function for now"
+        )
     if not isinstance(inputs, (list, tuple)):
         raise TypeError(
             f"inputs must be a list with one spec per positional argument of fn, "
@@ -56,13 +65,18 @@ def to_onnx(
         )
     input_params = dict(input_params or {})
     scope = jax_export.SymbolicScope()
-    args = to_shape_dtype_structs(list(inputs), scope, "inputs")
-    kwargs = to_shape_dtype_structs(input_params, scope, "input_params", allow_scalars=True)
-    traced = trace(fn, args, kwargs)
+    # x64 for this export if asked (or already on): float64/int64 specs stay 64-bit; the
+    # global setting is restored afterwards.
+    with jax.enable_x64(enable_double_precision or bool(jax.config.jax_enable_x64)):
+        args = to_shape_dtype_structs(list(inputs), scope, "inputs")
+        kwargs = to_shape_dtype_structs(input_params, scope, "input_params",
+                                        allow_scalars=True)
+        traced = trace(fn, args, kwargs)
     n_args = len(jax.tree_util.tree_leaves(args))
     names = [f"input_{i}" for i in range(n_args)] + list(input_params)
     model = convert_traced(traced, names, opset=opset, model_name=model_name,
-                           input_names=input_names, output_names=output_names)
+                           input_names=input_names, output_names=output_names,
+                           record_file=record_primitive_calls_file)
     return deliver(model, return_mode, output_path)
 
 
@@ -92,7 +106,8 @@ def symbolic_dim_names(shape: Sequence[Any]) -> dict[int, str]:
 
 def convert_traced(traced: TracedProgram, default_input_names: list[str], *, opset: int,
                    model_name: str, input_names: Sequence[str] | None,
-                   output_names: Sequence[str] | None) -> ir.Model:
+                   output_names: Sequence[str] | None,
+                   record_file: str | os.PathLike | None = None) -> ir.Model:
     exported = traced.exported
     inputs = [GraphInput(name, array) for name, array in traced.weights]
     user_avals = exported.in_avals[len(traced.weights):]
@@ -105,7 +120,10 @@ def convert_traced(traced: TracedProgram, default_input_names: list[str], *, ops
     )
     with make_ir_context():
         module = deserialize_portable_artifact(exported.mlir_module_serialized)
-        graph = ModuleLowering(module).lower(inputs, outputs)
+        lowering = ModuleLowering(module)
+        graph = lowering.lower(inputs, outputs)
+    if record_file is not None:
+        write_text_atomically(Path(record_file), "".join(f"{line}\n" for line in lowering.record))
     for value, aval in zip(graph.outputs, exported.out_avals):  # "B", "2*B", "T - 1"
         names = symbolic_dim_names(aval.shape)
         if names and value.shape is not None:

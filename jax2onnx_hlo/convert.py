@@ -76,7 +76,7 @@ class ModuleLowering:
         self.entry = self.functions[entry]
         self.graph = ir.Graph([], [], nodes=[], name="main")
         self._constants: dict[tuple, ir.Value] = {}
-        self.record: list[tuple[mlir.OpView, SourceLocation]] = []
+        self.record: list[str] = []  # one line per op lowered (record_primitive_calls_file)
 
     # ---- module-wide state ---------------------------------------------------------
     def constant(self, array: np.ndarray) -> ir.Value:
@@ -196,7 +196,7 @@ class FunctionLowering:
             rule = rule_for(_composite_rule_name(op)) or rule
         if rule is None:  # check_supported ran first, so this is a walker bug
             raise ctx.error("no lowering rule")
-        self.module.record.append((op, ctx.location))
+        self.module.record.append(_record_line(key, op, ctx.location))
         self._new_nodes.clear()
         try:
             results = rule(ctx, *operands)
@@ -214,6 +214,14 @@ class FunctionLowering:
                 value.shape = _merged_shape(value.shape, spec)
                 value.name = scope_leaf if len(results) == 1 else f"{scope_leaf}_{i}"
         return results
+
+
+def _record_line(key: str, op: mlir.OpView, location: SourceLocation) -> str:
+    """`op<TAB>operand types<TAB>result types<TAB>file:line<TAB>scope`."""
+    operands = ", ".join(str(v.type) for v in op.operands)
+    results = ", ".join(str(r.type) for r in op.results)
+    where = f"{location.file}:{location.line}" if location.file else "unknown"
+    return "\t".join((key, f"({operands})", f"({results})", where, location.scope))
 
 
 def _merged_shape(known: ir.Shape | None, spec: TensorSpec) -> ir.Shape:

@@ -9,7 +9,7 @@ from pathlib import Path
 import onnx
 import onnx_ir as ir
 
-__all__ = ["RETURN_MODES", "deliver", "write_model_atomically"]
+__all__ = ["RETURN_MODES", "deliver", "write_model_atomically", "write_text_atomically"]
 
 RETURN_MODES = ("proto", "ir", "file")
 
@@ -37,14 +37,22 @@ def deliver(model: ir.Model, return_mode: str, output_path: str | os.PathLike | 
 
 
 def write_model_atomically(model: ir.Model, path: Path) -> None:
+    """Writes the model to `path` atomically (see write_bytes_atomically)."""
+    write_bytes_atomically(path, ir.serde.serialize_model(model).SerializeToString())
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    write_bytes_atomically(path, text.encode())
+
+
+def write_bytes_atomically(path: Path, data: bytes) -> None:
     """Writes `path` through a temporary file in the same folder, so a failure leaves
-    neither a partial model nor a stale one that looks new."""
+    neither a partial file nor a stale one that looks new."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        proto = ir.serde.serialize_model(model)
-        Path(tmp).write_bytes(proto.SerializeToString())
+        Path(tmp).write_bytes(data)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

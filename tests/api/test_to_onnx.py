@@ -147,3 +147,47 @@ def test_run_onnx_helper_checks_input_count():
     model = to_onnx(affine, [(2,)])
     with pytest.raises(AssertionError, match="model has 1 inputs"):
         run_onnx(model, [np.zeros(2, np.float32), np.zeros(2, np.float32)])
+
+
+# ---- parameters of the jax2onnx contract --------------------------------------------------
+
+
+def test_enable_double_precision_exports_float64_and_restores_the_setting():
+    before = jax.config.jax_enable_x64
+    x = np.linspace(-1, 1, 6).reshape(2, 3)  # float64
+    model = to_onnx(lambda a: jnp.sin(a) * 2, [jax.ShapeDtypeStruct((2, 3), np.float64)],
+                    enable_double_precision=True)
+    assert jax.config.jax_enable_x64 == before
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.DOUBLE
+    assert model.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.DOUBLE
+    (got,) = run_onnx(model, [x])
+    np.testing.assert_allclose(got, np.sin(x) * 2, rtol=1e-14)
+
+
+def test_without_double_precision_float64_specs_become_float32():
+    model = to_onnx(jnp.sin, [jax.ShapeDtypeStruct((2,), np.float64)])
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+
+
+def test_record_primitive_calls_file(tmp_path):
+    record = tmp_path / "calls.tsv"
+
+    def f(x, w):
+        return jnp.tanh(x @ w)
+
+    to_onnx(f, [(2, 3), (3, 4)], record_primitive_calls_file=record)
+    lines = [line.split("\t") for line in record.read_text().splitlines()]
+    assert [line[0] for line in lines] == ["stablehlo.dot_general", "stablehlo.tanh"]
+    op, operands, results, where, scope = lines[0]
+    assert operands == "(tensor<2x3xf32>, tensor<3x4xf32>)" and results == "(tensor<2x4xf32>)"
+    assert where.startswith(__file__) and scope.endswith("dot_general")
+
+
+def test_unknown_export_mode():
+    with pytest.raises(ValueError, match="export_mode='fast' is not one of"):
+        to_onnx(affine, [(2,)], export_mode="fast")
+
+
+def test_nchw_options_are_refused_until_implemented():
+    with pytest.raises(NotImplementedError, match="inputs_as_nchw"):
+        to_onnx(affine, [(1, 4, 4, 3)], inputs_as_nchw=[0])
