@@ -124,8 +124,11 @@ def atan2(ctx: LoweringContext, y: ir.Value, x: ir.Value) -> list[ir.Value]:
 
 def _sign_bit(ctx: LoweringContext, x: ir.Value) -> ir.Value:
     """True where x < 0 or x is -0.0 (1/-0.0 is -inf); NaN counts as positive."""
+    return _sign_bit_of(ctx, x, ctx.scalar_like(0, ctx.out))
+
+
+def _sign_bit_of(ctx: LoweringContext, x: ir.Value, zero: ir.Value) -> ir.Value:
     b = ctx.b
-    zero = ctx.scalar_like(0, ctx.out)
     negative_zero = b.And(b.Equal(x, zero), b.Less(b.Reciprocal(x), zero))
     return b.Or(b.Less(x, zero), negative_zero)
 
@@ -166,20 +169,49 @@ def compare(ctx: LoweringContext, x: ir.Value, y: ir.Value) -> list[ir.Value]:
     """stablehlo.compare -> Equal/Less/LessOrEqual/Greater/GreaterOrEqual (NE as Not Equal).
 
     FLOAT, SIGNED and UNSIGNED comparisons are what ONNX computes for the operand type;
-    TOTALORDER orders -0.0 < +0.0 and NaNs by sign, which ONNX comparisons do not.
+    TOTALORDER on floats goes through _total_order_key.
     """
     direction = ctx.attr("comparison_direction")
     compare_type = ctx.attr("compare_type", None)
     if compare_type == "TOTALORDER" and ctx.operand_specs[0].is_float:
-        raise ctx.error(
-            "TOTALORDER float comparison (sort comparators, lax.sort) is not supported yet"
-        )
+        return [_total_order_compare(ctx, direction, x, y)]
     op_type, negate = _COMPARISONS[direction]
     if ctx.operand_specs[0].is_bool and direction not in ("EQ", "NE"):
         # ONNX orders numbers only; False < True as 0 < 1.
         x, y = ctx.b.Cast(x, to=ir.DataType.UINT8), ctx.b.Cast(y, to=ir.DataType.UINT8)
     result = ctx.b.op(op_type, x, y)
     return [ctx.b.Not(result) if negate else result]
+
+
+def _total_order_class(ctx: LoweringContext, x: ir.Value) -> ir.Value:
+    """-1 for x < 0 (-inf included), 0 for -0.0, 1 for +0.0, 2 for x > 0, 3 for NaN.
+
+    Within classes -1 and 2 the float order decides; zeros and NaNs are equal within their
+    class. NaN's sign bit cannot be read without a bitcast, so every NaN sorts last, as
+    JAX's sort comparators (which canonicalize NaN) expect.
+    """
+    b, zero = ctx.b, ctx.scalar_like(0, ctx.operand_specs[0])
+    cls = [ctx.const(np.int32(c)) for c in range(-1, 4)]  # cls[k + 1] is class k
+    zero_class = b.Where(_sign_bit_of(ctx, x, zero), cls[1], cls[2])
+    by_sign = b.Where(b.Equal(x, zero), zero_class, b.Where(b.Less(x, zero), cls[0], cls[3]))
+    return b.Where(b.IsNaN(x), cls[4], by_sign)
+
+
+def _total_order_compare(ctx: LoweringContext, direction: str, x: ir.Value,
+                         y: ir.Value) -> ir.Value:
+    """x DIR y under StableHLO's TOTALORDER: -inf < ... < -0.0 < +0.0 < ... < +inf < NaN."""
+    b = ctx.b
+    cx, cy = _total_order_class(ctx, x), _total_order_class(ctx, y)
+    same_class = b.Equal(cx, cy)
+    by_value = b.And(same_class, b.Or(b.Equal(cx, ctx.const(np.int32(-1))),
+                                      b.Equal(cx, ctx.const(np.int32(2)))))
+    less = b.Or(b.Less(cx, cy), b.And(by_value, b.Less(x, y)))
+    equal = b.And(same_class, b.Or(b.Not(by_value), b.Equal(x, y)))
+    results = {
+        "LT": less, "EQ": equal, "LE": b.Or(less, equal),
+        "NE": b.Not(equal), "GT": b.Not(b.Or(less, equal)), "GE": b.Not(less),
+    }
+    return results[direction]
 
 
 @lowers("stablehlo.select")

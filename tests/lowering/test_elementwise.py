@@ -205,3 +205,58 @@ def test_shifts_including_amounts_past_the_width(name, fn, dtype):
 def test_select_between_booleans():
     check_against_jax(lambda p, a, b: jnp.where(p, a, b),
                       [_x(np.bool_), _x(np.bool_, seed=1), _x(np.bool_, seed=2)])
+
+
+# TOTALORDER compares arrive from sort comparators; they are written here as StableHLO
+# (jax.numpy has no direct spelling). Expected values follow the spec's total order:
+# -inf < ... < -0.0 < +0.0 < ... < +inf < NaN.
+_TOTAL_ORDER_MODULE = """
+func.func @main(%x: tensor<8xf32>, %y: tensor<8xf32>) -> (tensor<8xi1>, tensor<8xi1>,
+    tensor<8xi1>, tensor<8xi1>, tensor<8xi1>, tensor<8xi1>) {
+  %lt = stablehlo.compare LT, %x, %y, TOTALORDER : (tensor<8xf32>, tensor<8xf32>) -> tensor<8xi1>
+  %le = stablehlo.compare LE, %x, %y, TOTALORDER : (tensor<8xf32>, tensor<8xf32>) -> tensor<8xi1>
+  %gt = stablehlo.compare GT, %x, %y, TOTALORDER : (tensor<8xf32>, tensor<8xf32>) -> tensor<8xi1>
+  %ge = stablehlo.compare GE, %x, %y, TOTALORDER : (tensor<8xf32>, tensor<8xf32>) -> tensor<8xi1>
+  %eq = stablehlo.compare EQ, %x, %y, TOTALORDER : (tensor<8xf32>, tensor<8xf32>) -> tensor<8xi1>
+  %ne = stablehlo.compare NE, %x, %y, TOTALORDER : (tensor<8xf32>, tensor<8xf32>) -> tensor<8xi1>
+  return %lt, %le, %gt, %ge, %eq, %ne : tensor<8xi1>, tensor<8xi1>, tensor<8xi1>,
+      tensor<8xi1>, tensor<8xi1>, tensor<8xi1>
+}
+"""
+
+
+def _total_order_key(v: float) -> tuple:
+    if np.isnan(v):
+        return (5, 0.0)
+    if v == 0:
+        return (1 if np.signbit(v) else 2, 0.0)
+    return (0 if v < 0 else 4, v)
+
+
+def test_compare_totalorder_orders_signed_zeros_and_nan():
+    import onnx
+    import onnx_ir as ir
+
+    from jax2onnx_hlo._mlir import ir as mlir
+    from jax2onnx_hlo._mlir import make_ir_context
+    from jax2onnx_hlo.convert import GraphInput, ModuleLowering, ir_version_for
+    from jax2onnx_hlo.passes import run_passes
+    from jax2onnx_hlo.testing import run_onnx
+
+    with make_ir_context():
+        graph = ModuleLowering(mlir.Module.parse(_TOTAL_ORDER_MODULE)).lower(
+            [GraphInput("x"), GraphInput("y")], ["lt", "le", "gt", "ge", "eq", "ne"])
+    graph.opset_imports[""] = 23
+    model = ir.serde.serialize_model(run_passes(ir.Model(graph, ir_version=ir_version_for(23))))
+    onnx.checker.check_model(model, full_check=True)
+    x = np.array([-0.0, 0.0, np.nan, 1.0, -np.inf, np.nan, -2.0, 3.0], f32)
+    y = np.array([0.0, -0.0, 1.0, np.nan, -1.0, np.nan, -2.0, np.inf], f32)
+    kx, ky = [_total_order_key(v) for v in x], [_total_order_key(v) for v in y]
+    expected = [
+        [a < b for a, b in zip(kx, ky)], [a <= b for a, b in zip(kx, ky)],
+        [a > b for a, b in zip(kx, ky)], [a >= b for a, b in zip(kx, ky)],
+        [a == b for a, b in zip(kx, ky)], [a != b for a, b in zip(kx, ky)],
+    ]
+    got = run_onnx(model, [x, y])
+    for name, want, have in zip(["lt", "le", "gt", "ge", "eq", "ne"], expected, got):
+        np.testing.assert_array_equal(have, np.array(want), err_msg=name)
