@@ -7,8 +7,8 @@ result types, and names nodes after the JAX scope that produced them.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Sequence
+from collections import ChainMap, Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -144,18 +144,23 @@ class ModuleLowering:
 
 
 class FunctionLowering:
-    """Lowers a block's ops, in order, into the graph's node list."""
+    """Lowers a block's ops, in order, into a graph's node list (the main graph, or the
+    body of a Loop or a branch of an If)."""
 
-    def __init__(self, module: ModuleLowering):
+    def __init__(self, module: ModuleLowering, graph: ir.Graph | None = None,
+                 outer_env: Mapping[mlir.Value, ir.Value] | None = None):
         self.module = module
+        self.graph = graph if graph is not None else module.graph
         self._new_nodes: set[int] = set()  # ids of the nodes the current rule appended
         self._call_scopes: list[str] = []  # scopes of the calls being inlined, outermost first
+        # Values visible to the ops being lowered: regions see their enclosing scopes.
+        self._envs: list[Mapping[mlir.Value, ir.Value]] = [outer_env or {}]
 
     def constant(self, array: np.ndarray) -> ir.Value:
         return self.module.constant(array)
 
     def append_node(self, node: ir.Node) -> None:
-        self.module.graph.append(node)
+        self.graph.append(node)
         self._new_nodes.add(id(node))
 
     def node_scope(self, location: SourceLocation) -> str:
@@ -172,20 +177,55 @@ class FunctionLowering:
             raise ConversionError(f"call of @{name}, which the module does not define")
         self._call_scopes.append(call_scope)
         try:
-            return self.lower_block(self.module.functions[name].regions[0].blocks[0], args)
+            # A function sees only its arguments (func.func is isolated from above).
+            return self.lower_block(self.module.functions[name].regions[0].blocks[0], args,
+                                    isolated=True)
         finally:
             self._call_scopes.pop()
 
-    def lower_block(self, block: mlir.Block, args: Sequence[ir.Value]) -> list[ir.Value]:
-        env: dict[mlir.Value, ir.Value] = dict(zip(block.arguments, args))
-        for op in block.operations:
-            name = op.operation.name
-            if name in _STRUCTURAL:
-                return [env[v] for v in op.operands]
-            operands = [env[v] for v in op.operands]
-            results = self._lower_op(op, operands)
-            for mlir_result, value in zip(op.results, results):
-                env[mlir_result] = value
+    def inline_region(self, region: mlir.Region, args: Sequence[ir.Value]) -> list[ir.Value]:
+        """Lowers a region's block here; it may use values of the enclosing scopes."""
+        return self.lower_block(region.blocks[0], args)
+
+    def subgraph(self, inputs: Sequence[ir.Value], build: Callable[[FunctionLowering], list],
+                 output_specs: Sequence[TensorSpec], name: str) -> ir.Graph:
+        """A graph (Loop body, If branch) with `inputs`, whose nodes `build` makes through the
+        FunctionLowering it is given; that lowering sees this scope's values."""
+        graph = ir.Graph(list(inputs), [], nodes=[], name=name)
+        sub = FunctionLowering(self.module, graph, outer_env=self._envs[-1])
+        sub._call_scopes = list(self._call_scopes)
+        results = build(sub)
+        if len(results) != len(output_specs):
+            raise ConversionError(f"{name}: {len(results)} results for {len(output_specs)} types")
+        for value, spec in zip(results, output_specs):
+            # A subgraph output must be made in the subgraph, once per output.
+            producer = value.producer()
+            if producer is None or producer.graph is not graph or value in graph.outputs:
+                identity = ir.Node("", "Identity", [value], num_outputs=1, name=f"{name}/Identity")
+                graph.append(identity)
+                value = identity.outputs[0]
+            if value.type is None:
+                value.type = ir.TensorType(spec.dtype)
+                value.shape = ir.Shape(spec.shape)
+            graph.outputs.append(value)
+        return graph
+
+    def lower_block(self, block: mlir.Block, args: Sequence[ir.Value],
+                    isolated: bool = False) -> list[ir.Value]:
+        outer = {} if isolated else self._envs[-1]
+        env: ChainMap[mlir.Value, ir.Value] = ChainMap(dict(zip(block.arguments, args)), outer)
+        self._envs.append(env)
+        try:
+            for op in block.operations:
+                name = op.operation.name
+                if name in _STRUCTURAL:
+                    return [env[v] for v in op.operands]
+                operands = [env[v] for v in op.operands]
+                results = self._lower_op(op, operands)
+                for mlir_result, value in zip(op.results, results):
+                    env[mlir_result] = value
+        finally:
+            self._envs.pop()
         raise ConversionError("a block ended without a return op")
 
     def _lower_op(self, op: mlir.OpView, operands: list[ir.Value]) -> list[ir.Value]:
@@ -197,13 +237,15 @@ class FunctionLowering:
         if rule is None:  # check_supported ran first, so this is a walker bug
             raise ctx.error("no lowering rule")
         self.module.record.append(_record_line(key, op, ctx.location))
-        self._new_nodes.clear()
+        enclosing_new_nodes, self._new_nodes = self._new_nodes, set()
         try:
             results = rule(ctx, *operands)
         except ConversionError:
             raise
         except Exception as e:
             raise ctx.error(f"lowering failed: {type(e).__name__}: {e}") from e
+        finally:  # an enclosing rule (func.call, while) made whatever its inner ops made
+            self._new_nodes |= enclosing_new_nodes
         if len(results) != len(op.results):
             raise ctx.error(f"rule returned {len(results)} values for {len(op.results)} results")
         scope_leaf = ctx.scope.rsplit("/", 1)[-1] or key.rsplit(".", 1)[-1]

@@ -47,6 +47,7 @@ def supported_ops() -> list[str]:
 from . import (  # noqa: E402, F401
     bitwise,
     composites,
+    control_flow,
     convolution,
     dot,
     dynamic_shape,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -136,6 +136,25 @@ class LoweringContext:
 
     def dense_attr(self, name: str, spec: TensorSpec) -> np.ndarray:
         return dense_to_numpy(self.op.attributes[name], spec)
+
+    def inline_region(self, region: mlir.Region, args: Sequence[ir.Value]) -> list[ir.Value]:
+        """Lowers one of the op's regions in place, with `args` for its block arguments."""
+        return self._lowering.inline_region(region, args)
+
+    def subgraph(self, inputs: Sequence[ir.Value],
+                 build: Callable[[LoweringContext], list[ir.Value]],
+                 output_specs: Sequence[TensorSpec], name: str) -> ir.Graph:
+        """An ONNX graph attribute (Loop body, If branch) taking `inputs`; `build` gets a
+        context whose nodes go into that graph and returns the graph's outputs."""
+        return self._lowering.subgraph(
+            inputs, lambda sub: build(LoweringContext(sub, self.op)), output_specs,
+            f"{self.scope or self.name}/{name}",
+        )
+
+    @staticmethod
+    def graph_input(name: str, spec: TensorSpec) -> ir.Value:
+        """A typed input value for a subgraph."""
+        return ir.Value(name=name, type=ir.TensorType(spec.dtype), shape=ir.Shape(spec.shape))
 
     def inline_function(self, name: str, args: Sequence[ir.Value]) -> list[ir.Value]:
         """Lowers the module's function `name` in place, with `args` for its arguments."""
