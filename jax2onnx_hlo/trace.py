@@ -16,6 +16,8 @@ import jax
 import numpy as np
 from jax import export as jax_export
 
+from .errors import ConversionError
+
 __all__ = ["TracedProgram", "trace"]
 
 
@@ -76,6 +78,28 @@ def _split_weights(fn: Callable) -> tuple[Callable, list[str], list[Any]]:
     return pure, names, [all_leaves[i] for i in lifted]
 
 
+def _symbolic_dims_error(error: Exception, args: Sequence[Any],
+                         kwargs: Mapping[str, Any]) -> Exception:
+    """A tracing error that involves the symbolic dims of the specs, restated with each
+    input's symbolic shape; any other error is returned unchanged."""
+    described = []
+    for where, tree in (("inputs", list(args)), ("input_params", dict(kwargs))):
+        for path, spec in jax.tree_util.tree_flatten_with_path(tree)[0]:
+            if any(not isinstance(d, int) for d in spec.shape):
+                dims = ", ".join(str(d) for d in spec.shape)
+                described.append(f"{where}{jax.tree_util.keystr(path)}: ({dims})")
+    names = {str(d) for spec in jax.tree_util.tree_leaves((list(args), dict(kwargs)))
+             for d in spec.shape if not isinstance(d, int)}
+    if not described or not any(name in str(error) for name in names):
+        return error
+    return ConversionError(
+        f"the program does not trace with the symbolic input shapes: {error}\n"
+        f"Symbolic inputs: {'; '.join(described)}.\n"
+        "Dims that must be equal need the same name (e.g. (\"B\", 4) for both inputs); "
+        "a dim the program needs to be a fixed size must be given as a number."
+    )
+
+
 def _is_plain_callable(fn: Any) -> bool:
     leaves = jax.tree_util.tree_leaves(fn)
     return len(leaves) == 1 and leaves[0] is fn
@@ -98,9 +122,15 @@ def trace(
 
     # Closure conversion: arrays the function closes over become jaxpr consts, which we
     # pass as arguments too, so no array is baked into the module as a constant.
-    closed, out_shape = jax.make_jaxpr(positional, return_shape=True)(
-        weight_specs, list(args), [kwargs[k] for k in kw_names]
-    )
+    try:
+        closed, out_shape = jax.make_jaxpr(positional, return_shape=True)(
+            weight_specs, list(args), [kwargs[k] for k in kw_names]
+        )
+    except Exception as e:  # JAX's shape-polymorphism errors have no public type
+        restated = _symbolic_dims_error(e, args, kwargs)
+        if restated is e:
+            raise
+        raise restated from e
     consts = list(closed.consts)
     out_tree = jax.tree_util.tree_structure(out_shape)
 

@@ -163,3 +163,43 @@ def test_graph_outputs_carry_symbolic_dims():
     dims = [[d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim]
             for o in model.graph.output]
     assert dims == [["2*B", "T"], ["B", "T - 1"], ["B*T"]]
+
+
+def _cnn():
+    from jax2onnx_hlo.examples import CNN
+
+    model = CNN(rngs=nnx.Rngs(0))
+    model.eval()
+    return model
+
+
+def test_cnn_with_dynamic_batch_and_flatten():
+    """Conv, pooling and a flatten to (B, -1) with B symbolic."""
+    model = export_once_run_at(_cnn(), [("B", 28, 28, 1)], B_SIZES, rtol=1e-4, atol=1e-5)
+    assert _input_dims(model, 0) == ["B", 28, 28, 1]
+
+
+@pytest.mark.parametrize(
+    "fn, specs, needles",
+    [
+        (lambda x, y: x + y, [("B", 4), ("C", 4)],
+         ["inputs[0]: (B, 4)", "inputs[1]: (C, 4)", "same name"]),
+        (lambda x: x.reshape(3, -1, 4), [("B", 4)], ["inputs[0]: (B, 4)", "given as a number"]),
+    ],
+    ids=["two_dims_must_be_equal", "dim_must_be_a_multiple"],
+)
+def test_inconsistent_specs_name_the_dims_and_inputs(fn, specs, needles):
+    from jax2onnx_hlo import ConversionError
+
+    with pytest.raises(ConversionError) as info:
+        to_onnx(fn, specs)
+    for needle in needles:
+        assert needle in str(info.value)
+
+
+def test_unrelated_errors_are_not_restated():
+    def broken(x):
+        raise ValueError("a bug in the user's function")
+
+    with pytest.raises(ValueError, match="a bug in the user's function"):
+        to_onnx(broken, [("B", 4)])
