@@ -54,5 +54,6 @@ from . import (  # noqa: E402, F401
     elementwise,
     reduce,
     shape,
+    sort,
     windows,
 )

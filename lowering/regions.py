@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from jax2onnx_hlo._mlir import ir as mlir
 
-__all__ = ["binary_reducer"]
+from .types import TensorSpec
+
+__all__ = ["binary_reducer", "reducer_identity"]
 
 
 def binary_reducer(region: mlir.Region) -> str | None:
@@ -26,3 +30,16 @@ def binary_reducer(region: mlir.Region) -> str | None:
     if list(combine.operands) not in (args, args[::-1]):
         return None
     return combine.operation.name
+
+
+def reducer_identity(op_type: str, spec: TensorSpec) -> np.generic:
+    """The value that leaves an Add, Mul, Max or Min unchanged, in the operand's type."""
+    dtype = spec.np_dtype
+    if op_type in ("Add", "Mul"):
+        return dtype.type(0 if op_type == "Add" else 1)
+    if spec.is_bool:
+        return dtype.type(op_type == "Min")
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return dtype.type(info.min if op_type == "Max" else info.max)
+    return dtype.type(-np.inf if op_type == "Max" else np.inf)

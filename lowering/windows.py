@@ -11,7 +11,8 @@ import onnx_ir as ir
 from . import lowers
 from .context import LoweringContext
 from .convolution import crop_negative_padding, dilate_axes
-from .regions import binary_reducer
+from .cumulative import cumulative_window
+from .regions import binary_reducer, reducer_identity
 from .types import TensorSpec, numpy_dtype
 
 _REDUCERS = {"stablehlo.maximum": "Max", "stablehlo.minimum": "Min", "stablehlo.add": "Add"}
@@ -42,6 +43,9 @@ def reduce_window(ctx: LoweringContext, *operands: ir.Value) -> list[ir.Value]:
         raise ctx.error(f"reduce_window over {len(operands) // 2} inputs (a variadic window "
                         "such as an argmax pool) is not supported")
     x, init = operands
+    cumulative = cumulative_window(ctx, x, init)
+    if cumulative is not None:
+        return [cumulative]
     body = ctx.op.regions[0]
     reducer = binary_reducer(body)
     if reducer not in _REDUCERS:
@@ -58,7 +62,7 @@ def reduce_window(ctx: LoweringContext, *operands: ir.Value) -> list[ir.Value]:
               if dims[a] > 1 or strides[a] > 1 or base_dilations[a] > 1 or padding[a].any()]
     if any(spec.shape[a] is None for a in pooled):
         raise ctx.error("reduce_window over an axis of dynamic size is not supported")
-    identity = _identity(op_type, spec)
+    identity = reducer_identity(op_type, spec)
     result = x
     if pooled:
         kept = [a for a in range(rank) if a not in pooled]
@@ -157,17 +161,6 @@ def _unfold(ctx: LoweringContext, x: ir.Value, source: ir.Value, kept: list[int]
     if perm != sorted(perm):
         x = ctx.b.Transpose(x, perm=[perm.index(a) for a in range(len(perm))])
     return x
-
-
-def _identity(op_type: str, spec: TensorSpec) -> np.generic:
-    """The value that leaves a max, min or add unchanged, in the operand's type."""
-    dtype = spec.np_dtype
-    if op_type == "Add":
-        return dtype.type(0)
-    if np.issubdtype(dtype, np.integer):
-        info = np.iinfo(dtype)
-        return dtype.type(info.min if op_type == "Max" else info.max)
-    return dtype.type(-np.inf if op_type == "Max" else np.inf)
 
 
 def _is_constant(value: ir.Value, expected: np.generic) -> bool:
