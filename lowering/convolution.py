@@ -25,6 +25,9 @@ def convolution(ctx: LoweringContext, lhs: ir.Value, rhs: ir.Value) -> list[ir.V
 
     lhs dilation (transposed convolution) inserts zeros into the input first, negative
     padding crops it; the result is transposed back to the op's output layout.
+
+    Limits: float types only (ONNX Conv); batch_group_count > 1 (a weight gradient) and
+    lhs dilation along a dynamic axis are refused.
     """
     numbers = hlo.ConvDimensionNumbers(ctx.raw_attr("dimension_numbers"))
     if ctx.attr("batch_group_count", 1) != 1:

@@ -86,7 +86,10 @@ def real_dynamic_slice(ctx: LoweringContext, x: ir.Value, starts: ir.Value, limi
 def dynamic_gather(ctx: LoweringContext, x: ir.Value, indices: ir.Value,
                    slice_sizes: ir.Value) -> list[ir.Value]:
     """stablehlo.dynamic_gather of one slice (JAX's x[:, 1:] over a dynamic dim) -> Slice
-    at the clamped start, Squeeze of the collapsed axes."""
+    at the clamped start, Squeeze of the collapsed axes.
+
+    Limits: only the single-slice form; other dynamic gathers are refused.
+    """
     numbers = hlo.GatherDimensionNumbers(ctx.raw_attr("dimension_numbers"))
     rank = ctx.operand_specs[0].rank
     collapsed = list(numbers.collapsed_slice_dims)

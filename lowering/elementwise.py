@@ -169,7 +169,10 @@ def compare(ctx: LoweringContext, x: ir.Value, y: ir.Value) -> list[ir.Value]:
     """stablehlo.compare -> Equal/Less/LessOrEqual/Greater/GreaterOrEqual (NE as Not Equal).
 
     FLOAT, SIGNED and UNSIGNED comparisons are what ONNX computes for the operand type;
-    TOTALORDER on floats goes through _total_order_key.
+    TOTALORDER on floats goes through _total_order_class.
+
+    Limits: TOTALORDER cannot read a NaN's sign bit, so every NaN orders above +inf (JAX's
+    sort comparators canonicalize NaN, so their results are exact).
     """
     direction = ctx.attr("comparison_direction")
     compare_type = ctx.attr("compare_type", None)

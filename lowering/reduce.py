@@ -53,7 +53,11 @@ _WRAPPING = {**_WIDER, DT.UINT64: DT.INT64}
 @lowers("stablehlo.reduce")
 def reduce(ctx: LoweringContext, *operands: ir.Value) -> list[ir.Value]:
     """stablehlo.reduce -> Reduce{Sum,Prod,Max,Min}(keepdims=0), one per operand/init pair
-    whose body combines that pair alone; the argmax/argmin body -> ArgMax/ArgMin."""
+    whose body combines that pair alone; the argmax/argmin body -> ArgMax/ArgMin.
+
+    Limits: bodies other than one add/multiply/maximum/minimum/and/or/xor per operand and
+    JAX's argmax/argmin pair are refused; max/min of uint64 too.
+    """
     n = len(operands) // 2
     xs, inits = operands[:n], operands[n:]
     block = ctx.op.regions[0].blocks[0]

@@ -33,7 +33,11 @@ _TOPK_CAST = {
 @lowers("stablehlo.sort")
 def sort(ctx: LoweringContext, *operands: ir.Value) -> list[ir.Value]:
     """stablehlo.sort (comparator on operand 0, LT or GT) -> TopK permutation, then
-    GatherElements of every operand."""
+    GatherElements of every operand.
+
+    Limits: comparators over several keys (lax.sort with num_keys > 1) or of other forms
+    are refused.
+    """
     direction = comparator_direction(ctx.op.regions[0])
     if direction is None:
         ops = "; ".join(op.operation.name for op in ctx.op.regions[0].blocks[0].operations)

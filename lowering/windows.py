@@ -38,6 +38,10 @@ class _Window:
 def reduce_window(ctx: LoweringContext, *operands: ir.Value) -> list[ir.Value]:
     """stablehlo.reduce_window (max, min or add body) -> MaxPool, Conv with a ones kernel, or
     strided slices, on the pooled axes moved last and the other axes folded into [P, 1, ...].
+    Cumulative windows (cumsum & co.) -> CumSum or a log-step scan.
+
+    Limits: bodies other than add/multiply/max/min (e.g. cumlogsumexp), several inputs, and
+    pooling along a dynamic axis are refused; multiply only as a cumulative window.
     """
     if len(operands) != 2:
         raise ctx.error(f"reduce_window over {len(operands) // 2} inputs (a variadic window "

@@ -13,8 +13,8 @@ from jax2onnx_hlo.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_supported_ops_doc_is_current():
-    assert docs_gen.main(["--check"]) == 0, "run: python -m jax2onnx_hlo.docs_gen"
+def test_coverage_doc_is_current():
+    assert docs_gen.main(["--check"]) == 0, "run: python -m jax2onnx_hlo.docs_gen [--collect]"
 
 
 def test_ruff_clean():
