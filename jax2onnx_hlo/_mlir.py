@@ -18,15 +18,21 @@ from jax._src.lib.mlir import ir
 from jax._src.lib.mlir.dialects import hlo
 
 __all__ = [
+    "MLIRError",
     "SourceLocation",
     "deserialize_portable_artifact",
     "hlo",
     "ir",
+    "location_name",
     "make_ir_context",
+    "parse_module",
     "source_location",
+    "stablehlo_version",
     "string_attr",
     "symbol_ref",
 ]
+
+MLIRError = ir.MLIRError
 
 
 # Our tracing wrappers are not the user's code: source locations skip past them.
@@ -36,6 +42,17 @@ source_info_util.register_exclusion(os.path.dirname(__file__))
 def deserialize_portable_artifact(data: bytes) -> ir.Module:
     """Reads a StableHLO portable artifact (what `Exported.mlir_module_serialized` holds)."""
     return _jax.mlir.deserialize_portable_artifact(data)
+
+
+def parse_module(source: str | bytes) -> ir.Module:
+    """Parses MLIR text or (non-portable) MLIR bytecode in the current context."""
+    return ir.Module.parse(source)
+
+
+def stablehlo_version() -> tuple[int, int, int]:
+    """The newest StableHLO portable-artifact version this jaxlib reads."""
+    major, minor, patch = hlo.get_current_version().split(".")
+    return int(major), int(minor), int(patch)
 
 
 def string_attr(attr: ir.Attribute) -> str:
@@ -59,7 +76,8 @@ class SourceLocation:
         return f"{where} ({self.scope})" if self.scope else where
 
 
-_NAME = re.compile(r'loc\("((?:[^"\\]|\\.)*)"')
+# A named location, not a file one (`loc("file.py":3:1)`): no `:line` after the string.
+_NAME = re.compile(r'loc\("((?:[^"\\]|\\.)*)"(?!:\d)')
 _FILE_LINE = re.compile(r'"((?:[^"\\]|\\.)*)":(\d+):\d+')
 
 
@@ -76,3 +94,9 @@ def source_location(location: ir.Location) -> SourceLocation:
     if frame is None:
         return SourceLocation(scope, None, None)
     return SourceLocation(scope, frame.group(1), int(frame.group(2)))
+
+
+def location_name(location: ir.Location) -> str | None:
+    """The name of a named location: `x` for `loc("x")` (how JAX names arguments)."""
+    name = _NAME.match(str(location))
+    return name.group(1) if name else None

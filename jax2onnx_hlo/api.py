@@ -1,33 +1,36 @@
-"""`to_onnx`: the pipeline from a JAX callable to an ONNX model."""
+"""`to_onnx` and `from_stablehlo`: the pipeline from a JAX callable, a `jax.export`
+artifact or a StableHLO module to an ONNX model."""
 
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
 import onnx_ir as ir
 from jax import export as jax_export
 
 from . import __version__
-from ._mlir import deserialize_portable_artifact, make_ir_context
 from .convert import GraphInput, ModuleLowering, ir_version_for
+from .module import StableHLOModule, load_module
 from .passes import run_passes
 from .save import check_return_mode, deliver, write_text_atomically
 from .specs import to_shape_dtype_structs
 from .trace import TracedProgram, trace
 
-__all__ = ["SUPPORTED_OPSETS", "to_onnx"]
+__all__ = ["SUPPORTED_OPSETS", "from_stablehlo", "to_onnx"]
 
 SUPPORTED_OPSETS = range(18, 24)
 EXPORT_MODES = ("standard", "web")
 
 
 def to_onnx(
-    fn: Callable,
-    inputs: Sequence[Any],
+    fn: Callable | jax_export.Exported,
+    inputs: Sequence[Any] | None = None,
     input_params: Mapping[str, Any] | None = None,
     model_name: str = "jax_model",
     opset: int = 23,
@@ -42,22 +45,31 @@ def to_onnx(
     output_names: Sequence[str] | None = None,
     export_mode: str = "standard",
 ):
-    """Converts `fn(*inputs, **input_params)` to ONNX.
+    """Converts `fn(*inputs, **input_params)`, or a `jax.export.Exported`, to ONNX.
 
     `inputs` holds one spec per positional argument: a shape tuple (float32, dims may be
     names such as "B"), a `jax.ShapeDtypeStruct`, or an array; pytrees of those are
     flattened in `jax.tree_util` order. The graph's inputs are those leaves followed by
     `input_params` (named by their keys); its outputs are the leaves of fn's result.
+    An Exported brings its own input shapes: `inputs` may be left out (if given, it must
+    match them), and the graph's inputs are its flattened `in_avals`.
     """
-    _check_opset(opset)
-    check_return_mode(return_mode, output_path)
-    if export_mode not in EXPORT_MODES:
-        raise ValueError(f"export_mode={export_mode!r} is not one of {EXPORT_MODES}")
+    _check_options(opset, return_mode, output_path, export_mode)
     if inputs_as_nchw or outputs_as_nchw:
         raise NotImplementedError(
             "inputs_as_nchw/outputs_as_nchw are not implemented yet; transpose at the "
             "model boundary in your function for now"
         )
+    if isinstance(fn, jax_export.Exported):
+        if input_params:
+            raise ValueError("input_params cannot be given for a jax.export.Exported: its "
+                             "keyword arguments are part of its inputs already")
+        if inputs is not None:
+            _check_specs_match(fn, inputs)
+        model = convert_loaded(load_module(fn), opset=opset, model_name=model_name,
+                                input_names=input_names, output_names=output_names,
+                                record_file=record_primitive_calls_file)
+        return deliver(model, return_mode, output_path, export_mode)
     if not isinstance(inputs, (list, tuple)):
         raise TypeError(
             f"inputs must be a list with one spec per positional argument of fn, "
@@ -77,7 +89,55 @@ def to_onnx(
     model = convert_traced(traced, names, opset=opset, model_name=model_name,
                            input_names=input_names, output_names=output_names,
                            record_file=record_primitive_calls_file)
-    return deliver(model, return_mode, output_path)
+    return deliver(model, return_mode, output_path, export_mode)
+
+
+def from_stablehlo(
+    module: Any,
+    *,
+    opset: int = 23,
+    return_mode: str = "proto",
+    output_path: str | os.PathLike | None = None,
+    input_names: Sequence[str] | None = None,
+    output_names: Sequence[str] | None = None,
+    model_name: str = "jax_model",
+    export_mode: str = "standard",
+    record_primitive_calls_file: str | os.PathLike | None = None,
+):
+    """Converts a StableHLO module to ONNX.
+
+    `module` is MLIR text, MLIR bytecode or a StableHLO portable artifact (as bytes), the
+    bytes `jax.export.Exported.serialize()` wrote, a path to a file of any of those, or an
+    Exported. The entry is `func.func @main` (else the module's single public function).
+    Input names come from the argument names JAX recorded, else `input_<i>`.
+    """
+    _check_options(opset, return_mode, output_path, export_mode)
+    model = convert_loaded(load_module(module), opset=opset, model_name=model_name,
+                            input_names=input_names, output_names=output_names,
+                            record_file=record_primitive_calls_file)
+    return deliver(model, return_mode, output_path, export_mode)
+
+
+def _check_options(opset: int, return_mode: str, output_path: str | os.PathLike | None,
+                   export_mode: str) -> None:
+    _check_opset(opset)
+    check_return_mode(return_mode, output_path)
+    if export_mode not in EXPORT_MODES:
+        raise ValueError(f"export_mode={export_mode!r} is not one of {EXPORT_MODES}")
+
+
+def _check_specs_match(exported: jax_export.Exported, inputs: Sequence[Any]) -> None:
+    """Inputs given with an Exported must describe its own inputs: its shapes are fixed."""
+    if not isinstance(inputs, (list, tuple)):
+        raise TypeError(f"inputs must be a list, got {type(inputs).__name__}")
+    given = to_shape_dtype_structs(list(inputs), jax_export.SymbolicScope(), "inputs")
+    want = [f"{a.dtype}{list(map(str, a.shape))}" for a in exported.in_avals]
+    have = [f"{a.dtype}{list(map(str, a.shape))}" for a in jax.tree_util.tree_leaves(given)]
+    if want != have:
+        raise ValueError(
+            f"inputs {have} do not match the Exported's inputs {want}; leave inputs out to "
+            "use the Exported's own, or export again for other shapes"
+        )
 
 
 def _check_opset(opset: int) -> None:
@@ -108,6 +168,7 @@ def convert_traced(traced: TracedProgram, default_input_names: list[str], *, ops
                    model_name: str, input_names: Sequence[str] | None,
                    output_names: Sequence[str] | None,
                    record_file: str | os.PathLike | None = None) -> ir.Model:
+    """The model of a traced callable: its weights become initializers."""
     exported = traced.exported
     inputs = [GraphInput(name, array) for name, array in traced.weights]
     user_avals = exported.in_avals[len(traced.weights):]
@@ -118,13 +179,71 @@ def convert_traced(traced: TracedProgram, default_input_names: list[str], *, ops
     outputs = _apply_names(
         [f"output_{i}" for i in range(len(exported.out_avals))], output_names, "output"
     )
-    with make_ir_context():
-        module = deserialize_portable_artifact(exported.mlir_module_serialized)
-        lowering = ModuleLowering(module)
-        graph = lowering.lower(inputs, outputs)
+    return convert_module(load_module(exported), inputs, outputs, opset=opset,
+                          model_name=model_name, out_avals=exported.out_avals,
+                          weight_names=[name for name, _ in traced.weights],
+                          record_file=record_file)
+
+
+def convert_loaded(loaded: StableHLOModule, *, opset: int, model_name: str,
+                    input_names: Sequence[str] | None, output_names: Sequence[str] | None,
+                    record_file: str | os.PathLike | None) -> ir.Model:
+    """The model of a loaded module; an Exported's avals give its symbolic dim names."""
+    arg_names = loaded.arg_names()
+    exported = loaded.exported
+    avals: Sequence[Any] = [None] * len(arg_names)
+    kept, out_avals = list(range(len(arg_names))), None
+    if exported is not None:  # jit drops unused arguments; the graph keeps them as inputs
+        avals, kept = exported.in_avals, list(exported.module_kept_var_idx)
+        out_avals = exported.out_avals
+    defaults = [f"input_{i}" for i in range(len(avals))]
+    for position, name in zip(kept, arg_names):
+        defaults[position] = name or defaults[position]
+    names = _apply_names(_unique(defaults), input_names, "input")
+    module_dims = loaded.dim_names()
+    inputs = [GraphInput(names[i], dim_names=symbolic_dim_names(avals[i].shape)
+                         if avals[i] is not None else module_dims[k])
+              for k, i in enumerate(kept)]
+    unused = [(i, _unused_input(names[i], avals[i])) for i in range(len(avals))
+              if i not in kept]
+    n_outputs = len(loaded.signature()[1])
+    outputs = _apply_names([f"output_{i}" for i in range(n_outputs)], output_names, "output")
+    return convert_module(loaded, inputs, outputs, opset=opset, model_name=model_name,
+                          out_avals=out_avals, record_file=record_file, unused_inputs=unused)
+
+
+def _unique(names: list[str]) -> list[str]:
+    seen: Counter[str] = Counter()
+    unique = []
+    for name in names:
+        unique.append(name if not seen[name] else f"{name}_{seen[name]}")
+        seen[name] += 1
+    return unique
+
+
+def _unused_input(name: str, aval: Any) -> ir.Value:
+    dims = [d if isinstance(d, int) else str(d) for d in aval.shape]
+    return ir.Value(name=name, shape=ir.Shape(dims),
+                    type=ir.TensorType(ir.DataType.from_numpy(np.dtype(aval.dtype))))
+
+
+def convert_module(loaded: StableHLOModule, inputs: list[GraphInput], output_names: list[str],
+                   *, opset: int, model_name: str, out_avals: Sequence[Any] | None = None,
+                   weight_names: Sequence[str] = (),
+                   record_file: str | os.PathLike | None = None,
+                   unused_inputs: Sequence[tuple[int, ir.Value]] = ()) -> ir.Model:
+    """Lowers a loaded module to a cleaned ONNX model: the one path every entry point takes.
+
+    `unused_inputs` are (position, value) graph inputs the module does not take.
+    """
+    with loaded.context:
+        lowering = ModuleLowering(loaded.module, entry=loaded.entry)
+        graph = lowering.lower(inputs, output_names)
     if record_file is not None:
         write_text_atomically(Path(record_file), "".join(f"{line}\n" for line in lowering.record))
-    for value, aval in zip(graph.outputs, exported.out_avals):  # "B", "2*B", "T - 1"
+    for position, value in unused_inputs:
+        graph.inputs.insert(position, value)
+    for value, aval in zip(graph.outputs, out_avals or ()):  # "B", "2*B", "T - 1"
         names = symbolic_dim_names(aval.shape)
         if names and value.shape is not None:
             value.shape = ir.Shape([names.get(a, d) for a, d in enumerate(value.shape)])
@@ -136,4 +255,5 @@ def convert_traced(traced: TracedProgram, default_input_names: list[str], *, ops
         producer_name="jax2onnx_hlo",
         producer_version=__version__,
     )
-    return run_passes(model, weight_names=[name for name, _ in traced.weights])
+    lowering.attach_functions(model)
+    return run_passes(model, weight_names=weight_names)
