@@ -1,8 +1,9 @@
 """The walker: a StableHLO module's entry function -> an onnx_ir graph.
 
 It does the plumbing once for every rule: maps SSA values to ONNX values, inlines
-`func.call`s and composite decompositions, names and types each op's results from the MLIR
-result types, and names nodes after the JAX scope that produced them.
+`func.call`s and composite decompositions, lifts `@onnx_function` composites into ONNX
+functions, names and types each op's results from the MLIR result types, and names nodes
+after the JAX scope that produced them.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ import onnx_ir as ir
 
 from jax2onnx_hlo.lowering import CUSTOM_CALL, rule_for
 from jax2onnx_hlo.lowering.context import LoweringContext
+from jax2onnx_hlo.lowering.refusals import COMPLEX, refusal_for
 from jax2onnx_hlo.lowering.types import TensorSpec, tensor_spec
 
 from ._mlir import SourceLocation, source_location, string_attr, symbol_ref
 from ._mlir import ir as mlir
 from .errors import ConversionError
+from .functions import MARKER, FunctionDomains
 
 __all__ = ["GraphInput", "ModuleLowering", "rule_key", "unsupported_ops"]
 
@@ -77,6 +80,9 @@ class ModuleLowering:
         self.graph = ir.Graph([], [], nodes=[], name="main")
         self._constants: dict[tuple, ir.Value] = {}
         self.record: list[str] = []  # one line per op lowered (record_primitive_calls_file)
+        # The ONNX functions lifted from @onnx_function composites, in conversion order.
+        self.onnx_functions: dict[ir.OperatorIdentifier, ir.Function] = {}
+        self.function_domains = FunctionDomains()
 
     # ---- module-wide state ---------------------------------------------------------
     def constant(self, array: np.ndarray) -> ir.Value:
@@ -117,6 +123,13 @@ class ModuleLowering:
             self.graph.outputs.append(self._as_output(value, name))
         return self.graph
 
+    def attach_functions(self, model: ir.Model) -> None:
+        """Adds the lifted functions to `model`, each importing the model's opset."""
+        for function in self.onnx_functions.values():
+            function.opset_imports[""] = model.graph.opset_imports[""]
+            model.functions[function.identifier()] = function
+            model.graph.opset_imports.setdefault(function.domain, 1)
+
     def _graph_input(self, arg: mlir.Value, described: GraphInput) -> ir.Value:
         spec = tensor_spec(arg.type)
         dims = [
@@ -144,20 +157,45 @@ class ModuleLowering:
 
 
 class FunctionLowering:
-    """Lowers a block's ops, in order, into a graph's node list (the main graph, or the
-    body of a Loop or a branch of an If)."""
+    """Lowers a block's ops, in order, into a graph's node list (the main graph, the body
+    of a Loop or a branch of an If, or the body of an ONNX function).
+
+    `opset_imports` receives the domains of the function calls made here: the main
+    graph's or the function's own. `in_function`: constants become Constant nodes, since
+    a function body cannot use the main graph's initializers.
+    """
 
     def __init__(self, module: ModuleLowering, graph: ir.Graph | None = None,
-                 outer_env: Mapping[mlir.Value, ir.Value] | None = None):
+                 outer_env: Mapping[mlir.Value, ir.Value] | None = None, *,
+                 in_function: bool = False, opset_imports: dict[str, int] | None = None):
         self.module = module
         self.graph = graph if graph is not None else module.graph
+        self.in_function = in_function
+        self.opset_imports = self.graph.opset_imports if opset_imports is None else opset_imports
+        self._constants: dict[tuple, ir.Value] = {}  # small Constant nodes, shared
         self._new_nodes: set[int] = set()  # ids of the nodes the current rule appended
         self._call_scopes: list[str] = []  # scopes of the calls being inlined, outermost first
         # Values visible to the ops being lowered: regions see their enclosing scopes.
         self._envs: list[Mapping[mlir.Value, ir.Value]] = [outer_env or {}]
 
     def constant(self, array: np.ndarray) -> ir.Value:
-        return self.module.constant(array)
+        if not self.in_function:
+            return self.module.constant(array)
+        key = (array.dtype.str, array.shape, array.tobytes()) if array.size <= 64 else None
+        if key in self._constants:
+            return self._constants[key]
+        tensor = ir.Tensor(array)
+        node = ir.Node("", "Constant", [], attributes=[ir.AttrTensor("value", tensor)],
+                       num_outputs=1, name=f"Constant_{len(self.graph)}")
+        self.append_node(node)
+        value = node.outputs[0]
+        value.name = f"const_{len(self.graph)}"
+        value.type = ir.TensorType(tensor.dtype)
+        value.shape = ir.Shape(array.shape)
+        value.const_value = tensor  # rules that read constant operands still see it
+        if key is not None:
+            self._constants[key] = value
+        return value
 
     def append_node(self, node: ir.Node) -> None:
         self.graph.append(node)
@@ -192,23 +230,34 @@ class FunctionLowering:
         """A graph (Loop body, If branch) with `inputs`, whose nodes `build` makes through the
         FunctionLowering it is given; that lowering sees this scope's values."""
         graph = ir.Graph(list(inputs), [], nodes=[], name=name)
-        sub = FunctionLowering(self.module, graph, outer_env=self._envs[-1])
+        sub = FunctionLowering(self.module, graph, outer_env=self._envs[-1],
+                               in_function=self.in_function, opset_imports=self.opset_imports)
         sub._call_scopes = list(self._call_scopes)
-        results = build(sub)
-        if len(results) != len(output_specs):
-            raise ConversionError(f"{name}: {len(results)} results for {len(output_specs)} types")
-        for value, spec in zip(results, output_specs):
-            # A subgraph output must be made in the subgraph, once per output.
-            producer = value.producer()
-            if producer is None or producer.graph is not graph or value in graph.outputs:
-                identity = ir.Node("", "Identity", [value], num_outputs=1, name=f"{name}/Identity")
-                graph.append(identity)
-                value = identity.outputs[0]
-            if value.type is None:
-                value.type = ir.TensorType(spec.dtype)
-                value.shape = ir.Shape(spec.shape)
-            graph.outputs.append(value)
+        _set_outputs(graph, build(sub), output_specs, name)
         return graph
+
+    def lift_function(self, decomposition: str, args: Sequence[ir.Value], domain: str,
+                      op_type: str, output_specs: Sequence[TensorSpec]) -> ir.Function:
+        """The module's function `decomposition` as an ONNX function `domain`.`op_type`
+        (registered in the module) that takes values like `args`."""
+        block = self.module.functions[decomposition].regions[0].blocks[0]
+        inputs = [ir.Value(name=f"{op_type}_in{i}", type=a.type, shape=a.shape)
+                  for i, a in enumerate(args)]
+        graph = ir.Graph(inputs, [], nodes=[], name=op_type)
+        body = FunctionLowering(self.module, graph, in_function=True)
+        _set_outputs(graph, body.lower_block(block, inputs, isolated=True), output_specs,
+                     f"{domain}.{op_type}")
+        # Registered after its body: functions it calls come first in the model.
+        function = ir.Function(domain, op_type, graph=graph, attributes=[])
+        self.module.onnx_functions[function.identifier()] = function
+        return function
+
+    def call_function(self, function: ir.Function, args: Sequence[ir.Value],
+                      build: Callable[..., list[ir.Value]]) -> list[ir.Value]:
+        """A call of `function` made by `build(op_type, *args, _domain=..., _outputs=n)`."""
+        self.opset_imports.setdefault(function.domain, 1)
+        return build(function.name, *args, _domain=function.domain,
+                     _outputs=len(function.outputs))
 
     def lower_block(self, block: mlir.Block, args: Sequence[ir.Value],
                     isolated: bool = False) -> list[ir.Value]:
@@ -258,6 +307,24 @@ class FunctionLowering:
         return results
 
 
+def _set_outputs(graph: ir.Graph, results: Sequence[ir.Value],
+                 output_specs: Sequence[TensorSpec], name: str) -> None:
+    """Makes `results` the outputs of a subgraph or function body."""
+    if len(results) != len(output_specs):
+        raise ConversionError(f"{name}: {len(results)} results for {len(output_specs)} types")
+    for value, spec in zip(results, output_specs):
+        # An output must be made in the graph, once per output.
+        producer = value.producer()
+        if producer is None or producer.graph is not graph or value in graph.outputs:
+            identity = ir.Node("", "Identity", [value], num_outputs=1, name=f"{name}/Identity")
+            graph.append(identity)
+            value = identity.outputs[0]
+        if value.type is None:
+            value.type = ir.TensorType(spec.dtype)
+            value.shape = ir.Shape(spec.shape)
+        graph.outputs.append(value)
+
+
 def _record_line(key: str, op: mlir.OpView, location: SourceLocation) -> str:
     """`op<TAB>operand types<TAB>result types<TAB>file:line<TAB>scope`."""
     operands = ", ".join(str(v.type) for v in op.operands)
@@ -301,12 +368,18 @@ def unsupported_ops(module: ModuleLowering) -> dict[str, tuple[int, SourceLocati
         location = source_location(op.location)
         if location.file is None and caller is not None:
             location = caller
-        if name == COMPOSITE and rule_for(_composite_rule_name(op)):
+        # An @onnx_function body is lowered, not replaced: its ops need rules too.
+        if name == COMPOSITE and rule_for(_composite_rule_name(op)) and \
+                _composite_rule_name(op) != MARKER:
             return
         if name == COMPOSITE:
             scan_function(symbol_ref(op.attributes["decomposition"]), location)
         elif name == "func.call":
             scan_function(symbol_ref(op.attributes["callee"]), location)
+        elif _touches_complex(op):
+            key = f"{rule_key(op)} {COMPLEX}"
+            counts[key] += 1
+            first.setdefault(key, location)
         elif rule_for(rule_key(op)) is None:
             key = rule_key(op)
             counts[key] += 1
@@ -322,13 +395,20 @@ def check_supported(module: ModuleLowering) -> None:
     missing = unsupported_ops(module)
     if not missing:
         return
-    lines = [f"  {key} x{count}, first at {loc}" for key, (count, loc) in missing.items()]
+    lines = []
+    for key, (count, loc) in missing.items():
+        reason = refusal_for(key)
+        lines.append(f"  {key} x{count}, first at {loc}" + (f": {reason}" if reason else ""))
     raise ConversionError(
         f"{len(missing)} StableHLO op(s) in this program have no ONNX lowering:\n"
         + "\n".join(lines)
         + "\nRewrite the code that produces them, or open an issue with this message. "
         "`jax2onnx-hlo inspect` lists the ops of a saved module."
     )
+
+
+def _touches_complex(op: mlir.OpView) -> bool:
+    return any("complex<" in str(v.type) for v in (*op.operands, *op.results))
 
 
 def ir_version_for(opset: int) -> int:

@@ -1,4 +1,11 @@
-"""Return modes and writing models to disk atomically."""
+"""Return modes, export modes and writing models to disk atomically.
+
+export_mode="standard": initializers over EXTERNAL_DATA_THRESHOLD bytes go to a sidecar
+`<file>.data` next to the model (none is written when no initializer is that large).
+export_mode="web": one self-contained file, as onnxruntime-web loads it; protobuf caps a
+file at 2 GB. Either way the files are staged in a temporary folder beside the target and
+renamed into place, and a sidecar the new model does not use is removed.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +16,13 @@ from pathlib import Path
 import onnx
 import onnx_ir as ir
 
-__all__ = ["RETURN_MODES", "deliver", "write_model_atomically", "write_text_atomically"]
+__all__ = ["EXPORT_MODES", "EXTERNAL_DATA_THRESHOLD", "RETURN_MODES", "WEB_SIZE_LIMIT",
+           "deliver", "sidecar_path", "write_model_atomically", "write_text_atomically"]
 
 RETURN_MODES = ("proto", "ir", "file")
+EXPORT_MODES = ("standard", "web")
+EXTERNAL_DATA_THRESHOLD = 1 << 20  # bytes: larger initializers go to the .data sidecar
+WEB_SIZE_LIMIT = (1 << 31) - 1  # protobuf cannot serialize a message of 2 GB or more
 
 
 def check_return_mode(return_mode: str, output_path: str | os.PathLike | None) -> None:
@@ -25,10 +36,11 @@ def check_return_mode(return_mode: str, output_path: str | os.PathLike | None) -
         raise ValueError(f"output_path {str(output_path)!r} is a directory; give a file path")
 
 
-def deliver(model: ir.Model, return_mode: str, output_path: str | os.PathLike | None):
+def deliver(model: ir.Model, return_mode: str, output_path: str | os.PathLike | None,
+            export_mode: str = "standard"):
     """The model as the caller asked for it: a ModelProto, the onnx_ir Model, or a path."""
     if output_path is not None:
-        write_model_atomically(model, Path(output_path))
+        write_model_atomically(model, Path(output_path), export_mode)
     if return_mode == "ir":
         return model
     if return_mode == "file":
@@ -36,9 +48,52 @@ def deliver(model: ir.Model, return_mode: str, output_path: str | os.PathLike | 
     return ir.serde.serialize_model(model)
 
 
-def write_model_atomically(model: ir.Model, path: Path) -> None:
-    """Writes the model to `path` atomically (see write_bytes_atomically)."""
-    write_bytes_atomically(path, ir.serde.serialize_model(model).SerializeToString())
+def sidecar_path(path: Path) -> Path:
+    """Where a standard export keeps its large initializers: `<file>.data`."""
+    return path.with_name(f"{path.name}.data")
+
+
+def write_model_atomically(model: ir.Model, path: Path, export_mode: str = "standard") -> None:
+    """Writes the model (and its sidecar, in standard mode) to `path`: a failure leaves
+    the files that were there before, and no partial or stale new one."""
+    if export_mode not in EXPORT_MODES:
+        raise ValueError(f"export_mode={export_mode!r} is not one of {EXPORT_MODES}")
+    sidecar = sidecar_path(path)
+    external = export_mode == "standard" and _largest_initializer(model) > EXTERNAL_DATA_THRESHOLD
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=path.parent) as staging:
+        staged = Path(staging) / path.name
+        if external:
+            ir.save(model, staged, format="protobuf", external_data=sidecar.name,
+                    size_threshold_bytes=EXTERNAL_DATA_THRESHOLD)
+            os.replace(staged.with_name(sidecar.name), sidecar)
+        else:
+            staged.write_bytes(_single_file(model, path, export_mode))
+        os.replace(staged, path)
+    if not external:
+        sidecar.unlink(missing_ok=True)
+
+
+def _largest_initializer(model: ir.Model) -> int:
+    return max((v.const_value.nbytes for v in model.graph.initializers.values()
+                if v.const_value is not None), default=0)
+
+
+def _single_file(model: ir.Model, path: Path, export_mode: str) -> bytes:
+    """The serialized model, or a clear error when it cannot fit one protobuf file."""
+    weights = sum(v.const_value.nbytes for v in model.graph.initializers.values()
+                  if v.const_value is not None)
+    data = b"" if weights > WEB_SIZE_LIMIT else (
+        ir.serde.serialize_model(model).SerializeToString())
+    size = max(weights, len(data))
+    if size > WEB_SIZE_LIMIT:
+        hint = ('use export_mode="standard", which keeps large weights in a .data sidecar'
+                if export_mode == "web" else "the weights are too large for one file")
+        raise ValueError(
+            f"{path.name}: the model needs {size / 2**30:.2f} GiB ({size} bytes) in one "
+            f"file, over protobuf's limit of {WEB_SIZE_LIMIT} bytes; {hint}"
+        )
+    return data
 
 
 def write_text_atomically(path: Path, text: str) -> None:

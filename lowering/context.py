@@ -18,6 +18,7 @@ from .types import TensorSpec, numpy_dtype, tensor_spec
 
 if TYPE_CHECKING:
     from jax2onnx_hlo.convert import FunctionLowering
+    from jax2onnx_hlo.functions import FunctionDomains
 
 __all__ = ["LoweringContext", "OpBuilder"]
 
@@ -160,6 +161,26 @@ class LoweringContext:
         """Lowers the module's function `name` in place, with `args` for its arguments."""
         return self._lowering.inline_function(name, args, self.scope)
 
+    # ---- ONNX functions ----------------------------------------------------------------
+    @property
+    def function_domains(self) -> FunctionDomains:
+        """The naming rules and counters of this conversion's ONNX functions."""
+        return self._lowering.module.function_domains
+
+    def lift_function(self, name: str, args: Sequence[ir.Value], domain: str,
+                      op_type: str) -> ir.Function:
+        """The module's function `name` as a new ONNX function `domain`.`op_type` taking
+        values like `args`; its results are the op's results."""
+        return self._lowering.lift_function(name, args, domain, op_type, self.result_specs)
+
+    def call_function(self, function: ir.Function, args: Sequence[ir.Value]) -> list[ir.Value]:
+        """A node calling `function` with `args`; its domain is imported where it is made."""
+        return self._lowering.call_function(function, args, self.b.op)
+
+    def onnx_function(self, domain: str, op_type: str) -> ir.Function:
+        """A function lifted earlier in this conversion."""
+        return self._lowering.module.onnx_functions[domain, op_type, ""]
+
 
 def attribute_value(attr: mlir.Attribute) -> Any:
     """Converts an MLIR attribute to the natural Python value; other attrs pass through."""
@@ -183,5 +204,6 @@ _BUILTIN_ATTRIBUTES = [
     (mlir.FlatSymbolRefAttr, lambda a: a.value),
     (mlir.DenseIntElementsAttr, np.asarray),
     (mlir.ArrayAttr, lambda a: [attribute_value(x) for x in a]),
+    (mlir.DictAttr, lambda a: {a[i].name: attribute_value(a[i].attr) for i in range(len(a))}),
 ]
 _STABLEHLO_ENUMS = [hlo.ComparisonDirectionAttr, hlo.ComparisonTypeAttr]
