@@ -1,0 +1,346 @@
+"""Indexing ops with StableHLO's semantics: gather, dynamic_slice, dynamic_update_slice and
+scatter.
+
+Where ONNX's Gather/Slice/ScatterND would error, wrap or shorten, StableHLO clamps the start
+of every gather, dynamic_slice and dynamic_update_slice window so that it fits, and scatter
+skips every update whose window does not fit. The general gather and scatter work on the
+operand flattened to one axis: each element they touch gets a linear index, start (per
+index vector, batching dims included) plus offset (per window position), so that one
+Gather or ScatterElements covers any dimension numbers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import onnx_ir as ir
+
+from jax2onnx_hlo._mlir import hlo
+
+from . import lowers
+from .context import LoweringContext
+from .regions import binary_reducer
+from .types import TensorSpec, numpy_dtype
+
+__all__ = ["dynamic_slice", "dynamic_update_slice", "gather", "scatter"]
+
+_I64 = ir.DataType.INT64
+_BOOL = ir.DataType.BOOL
+
+# scatter body -> ScatterElements reduction ("none": the body returns the update)
+_SCATTER_REDUCTIONS = {
+    "stablehlo.add": "add",
+    "stablehlo.multiply": "mul",
+    "stablehlo.maximum": "max",
+    "stablehlo.minimum": "min",
+    # on booleans (computed as uint8) `or` is max and `and` is min
+    "stablehlo.or": "max",
+    "stablehlo.and": "min",
+}
+_BOOL_ONLY = {"stablehlo.or", "stablehlo.and"}
+# (element type, reduction) -> the type ONNX Runtime's CPU ScatterElements computes it in
+_SCATTER_COMPUTE_TYPES = {
+    **{(_BOOL, r): ir.DataType.UINT8 for r in ("max", "min")},
+    **{(ir.DataType.FLOAT16, r): ir.DataType.FLOAT for r in ("add", "mul")},
+    **{(ir.DataType.BFLOAT16, r): ir.DataType.FLOAT for r in ("add", "mul", "max", "min")},
+}
+
+
+# ---- gather ---------------------------------------------------------------------------
+@lowers("stablehlo.gather")
+def gather(ctx: LoweringContext, operand: ir.Value, indices: ir.Value) -> list[ir.Value]:
+    """stablehlo.gather -> Gather on one axis (x[idx], take, embeddings), else Gather of
+    the flattened operand at linear indices; every start clamped so its slice fits."""
+    numbers = hlo.GatherDimensionNumbers(ctx.raw_attr("dimension_numbers"))
+    sizes = list(ctx.attr("slice_sizes"))
+    shape = ctx.operand_specs[0].shape
+    start_map = list(numbers.start_index_map)
+    if (len(start_map) == 1 and list(numbers.collapsed_slice_dims) == start_map
+            and not list(numbers.operand_batching_dims)
+            and all(sizes[a] == shape[a] for a in range(len(shape)) if a != start_map[0])):
+        return [_axis_gather(ctx, operand, indices, numbers, start_map[0])]
+    return [_flat_gather(ctx, operand, indices, numbers, sizes)]
+
+
+def _axis_gather(ctx: LoweringContext, operand: ir.Value, indices: ir.Value,
+                 numbers: hlo.GatherDimensionNumbers, axis: int) -> ir.Value:
+    """Whole slices along the other axes: Gather(axis) at indices clamped into [0, dim-1]."""
+    starts = _index_vectors(ctx, indices, ctx.operand_specs[1], numbers.index_vector_dim)
+    room = _room(ctx, operand, ctx.operand_specs[0].shape, [axis], [1])
+    starts = ctx.b.Min(ctx.b.Max(starts, ctx.i64(0)), room)  # before the Squeeze: room is [1]
+    starts = ctx.b.Squeeze(starts, ctx.i64([-1]))
+    out = ctx.b.Gather(operand, starts, axis=axis)
+    nbatch = len(_batch_shape(ctx.operand_specs[1], numbers.index_vector_dim))
+    nwindow = ctx.operand_specs[0].rank - 1
+    # Gather puts the batch axes where `axis` was, between the window axes.
+    window_at = [j if j < axis else j + nbatch for j in range(nwindow)]
+    return _to_result_order(ctx, out, list(numbers.offset_dims), window_at,
+                            [axis + i for i in range(nbatch)])
+
+
+def _flat_gather(ctx: LoweringContext, operand: ir.Value, indices: ir.Value,
+                 numbers: hlo.GatherDimensionNumbers, sizes: list[int]) -> ir.Value:
+    """Any gather: Gather(axis 0) of the flattened operand at start + window offsets."""
+    spec, ispec = ctx.operand_specs
+    strides = _strides(ctx, spec.shape)
+    start_map = list(numbers.start_index_map)
+    starts = _index_vectors(ctx, indices, ispec, numbers.index_vector_dim)
+    room = _room(ctx, operand, spec.shape, start_map, [sizes[a] for a in start_map])
+    starts = ctx.b.Min(ctx.b.Max(starts, ctx.i64(0)), room)
+    batching = list(zip(numbers.operand_batching_dims, numbers.start_indices_batching_dims))
+    linear = _start_offsets(ctx, starts, start_map, strides, batching,
+                            _batch_shape(ispec, numbers.index_vector_dim),
+                            numbers.index_vector_dim)
+    skipped = set(numbers.collapsed_slice_dims) | set(numbers.operand_batching_dims)
+    window = [a for a in range(spec.rank) if a not in skipped]
+    linear = _add_window_offsets(ctx, linear, window, [sizes[a] for a in window], strides)
+    out = ctx.b.Gather(ctx.b.Reshape(operand, ctx.i64([-1])), linear, axis=0)
+    nbatch = ctx.out.rank - len(window)
+    return _to_result_order(ctx, out, list(numbers.offset_dims),
+                            [nbatch + j for j in range(len(window))], list(range(nbatch)))
+
+
+def _to_result_order(ctx: LoweringContext, x: ir.Value, offset_dims: list[int],
+                     window_at: list[int], batch_at: list[int]) -> ir.Value:
+    """Transposes so that window axis j lands on offset_dims[j] and the batch axes, in
+    order, on the other result axes; `*_at` say where those axes are in x."""
+    rank = len(window_at) + len(batch_at)
+    perm = [0] * rank
+    for j, pos in enumerate(offset_dims):
+        perm[pos] = window_at[j]
+    for i, pos in enumerate(p for p in range(rank) if p not in offset_dims):
+        perm[pos] = batch_at[i]
+    return x if perm == list(range(rank)) else ctx.b.Transpose(x, perm=perm)
+
+
+# ---- dynamic_slice, dynamic_update_slice --------------------------------------------
+@lowers("stablehlo.dynamic_slice")
+def dynamic_slice(ctx: LoweringContext, x: ir.Value, *starts: ir.Value) -> list[ir.Value]:
+    """stablehlo.dynamic_slice -> Slice at starts clamped into [0, dim - size], on the axes
+    the slice does not cover whole (elsewhere the start clamps to 0)."""
+    sizes, shape = ctx.attr("slice_sizes"), ctx.operand_specs[0].shape
+    axes = [a for a in range(len(shape)) if sizes[a] != shape[a]]
+    if not axes:
+        return [x]
+    begin = _start_vector(ctx, starts, axes)
+    begin = ctx.b.Min(ctx.b.Max(begin, ctx.i64(0)),
+                      _room(ctx, x, shape, axes, [sizes[a] for a in axes]))
+    end = ctx.b.Add(begin, ctx.i64([sizes[a] for a in axes]))
+    return [ctx.b.Slice(x, begin, end, ctx.i64(axes))]
+
+
+@lowers("stablehlo.dynamic_update_slice")
+def dynamic_update_slice(ctx: LoweringContext, x: ir.Value, update: ir.Value,
+                         *starts: ir.Value) -> list[ir.Value]:
+    """stablehlo.dynamic_update_slice -> ScatterND of the update at starts clamped into
+    [0, dim - update dim], indexing the leading axes up to the last one not covered whole."""
+    shape, ushape = ctx.operand_specs[0].shape, ctx.operand_specs[1].shape
+    partial = [a for a in range(len(shape)) if shape[a] is None or ushape[a] != shape[a]]
+    lead = partial[-1] + 1 if partial else 0
+    if lead == 0:  # the update covers the operand: every start clamps to 0
+        return [update]
+    axes = list(range(lead))
+    begin = _start_vector(ctx, starts, axes)
+    if None in shape[:lead] or None in ushape[:lead]:
+        room = ctx.b.Sub(ctx.b.Shape(x, end=lead), ctx.b.Shape(update, end=lead))
+    else:
+        room = ctx.i64([shape[a] - ushape[a] for a in axes])
+    begin = ctx.b.Min(ctx.b.Max(begin, ctx.i64(0)), room)
+    return [ctx.b.ScatterND(x, _index_grid(ctx, begin, update, ushape[:lead]), update)]
+
+
+def _index_grid(ctx: LoweringContext, begin: ir.Value, update: ir.Value,
+                dims: tuple[int | None, ...]) -> ir.Value:
+    """The [*dims, len(dims)] grid of indices begin + (i, j, ...) over the update's axes."""
+    lead = len(dims)
+    if None not in dims:
+        offsets = np.stack(np.indices(dims, dtype=np.int64), axis=-1)
+        return ctx.b.Add(ctx.i64(offsets), begin)
+    full = ctx.b.Concat(ctx.b.Shape(update, end=lead), ctx.i64([1]), axis=0)
+    columns = []
+    for a in range(lead):
+        line = _iota(ctx, dims[a], lead + 1, a, update, a)
+        line = ctx.b.Add(line, ctx.b.Slice(begin, ctx.i64([a]), ctx.i64([a + 1])))
+        columns.append(ctx.b.Expand(line, full))
+    return ctx.b.Concat(*columns, axis=-1)
+
+
+# ---- scatter ----------------------------------------------------------------------------
+@lowers("stablehlo.scatter")
+def scatter(ctx: LoweringContext, *operands: ir.Value) -> list[ir.Value]:
+    """stablehlo.scatter (set/add/multiply/maximum/minimum body) -> ScatterElements on the
+    flattened operand; updates whose window does not fit go to a spare slot, cut off after.
+    Repeated indices with a set body: ONNX Runtime applies them in order (the last wins),
+    as XLA's CPU backend does; the spec leaves that order to the implementation."""
+    if len(operands) != 3:
+        raise ctx.error(f"scatter of {len(operands) // 2} operands at once is not supported; "
+                        "only single-operand scatter")
+    operand, indices, updates = operands
+    spec = ctx.operand_specs[0]
+    reduction = _scatter_reduction(ctx)
+    compute = _SCATTER_COMPUTE_TYPES.get((spec.dtype, reduction), spec.dtype)
+    if compute != spec.dtype:
+        operand = ctx.b.Cast(operand, to=compute)
+        updates = ctx.b.Cast(updates, to=compute)
+    numbers = hlo.ScatterDimensionNumbers(ctx.raw_attr("scatter_dimension_numbers"))
+    linear, updates = _scatter_targets(ctx, operand, indices, updates, numbers)
+    total = _flat_size(ctx, operand, spec.shape)
+    spare = ctx.const(np.zeros(1, numpy_dtype(compute)))
+    flat = ctx.b.Concat(ctx.b.Reshape(operand, ctx.i64([-1])), spare, axis=0)
+    out = ctx.b.ScatterElements(flat, linear, updates, axis=0, reduction=reduction)
+    out = ctx.b.Slice(out, ctx.i64([0]), ctx.b.Reshape(total, ctx.i64([1])))
+    target = ctx.b.Shape(operand) if None in spec.shape else ctx.i64(spec.shape)
+    out = ctx.b.Reshape(out, target, allowzero=1 if 0 in spec.shape else None)
+    return [ctx.b.Cast(out, to=spec.dtype) if compute != spec.dtype else out]
+
+
+def _scatter_reduction(ctx: LoweringContext) -> str:
+    """The ScatterElements reduction that the scatter body amounts to."""
+    region = ctx.op.regions[0]
+    block = region.blocks[0]
+    ops = list(block.operations)
+    if (len(block.arguments) == 2 and len(ops) == 1
+            and list(ops[0].operands) == [block.arguments[1]]):
+        return "none"
+    body = binary_reducer(region)
+    is_bool = ctx.operand_specs[0].is_bool
+    if body in _SCATTER_REDUCTIONS and (is_bool or body not in _BOOL_ONLY):
+        return _SCATTER_REDUCTIONS[body]
+    found = ", ".join(op.operation.name for op in ops)
+    raise ctx.error(
+        f"scatter body not supported (body ops: {found}); supported are one that returns "
+        "the update (set) and a single add/multiply/maximum/minimum (or/and on booleans)"
+    )
+
+
+def _scatter_targets(ctx: LoweringContext, operand: ir.Value, indices: ir.Value,
+                     updates: ir.Value, numbers: hlo.ScatterDimensionNumbers
+                     ) -> tuple[ir.Value, ir.Value]:
+    """Flat linear index of every update element (the spare slot where its window does not
+    fit) and the updates flattened in the same order."""
+    spec, ispec, uspec = ctx.operand_specs
+    strides = _strides(ctx, spec.shape)
+    window_dims = list(numbers.update_window_dims)
+    sizes = [uspec.shape[d] for d in window_dims]
+    if None in sizes:
+        raise ctx.error(f"scatter with a dynamic update window {uspec.shape} is not supported")
+    skipped = set(numbers.inserted_window_dims) | set(numbers.input_batching_dims)
+    window = [a for a in range(spec.rank) if a not in skipped]
+    extent = dict(zip(window, sizes))
+    start_map = list(numbers.scattered_dims_to_operand_dims)
+    starts = _index_vectors(ctx, indices, ispec, numbers.index_vector_dim)
+    room = _room(ctx, operand, spec.shape, start_map, [extent.get(a, 1) for a in start_map])
+    fits = ctx.b.And(ctx.b.GreaterOrEqual(starts, ctx.i64(0)), ctx.b.LessOrEqual(starts, room))
+    fits = ctx.b.ReduceMin(ctx.b.Cast(fits, to=_I64), ctx.i64([-1]), keepdims=0)
+    batching = list(zip(numbers.input_batching_dims, numbers.scatter_indices_batching_dims))
+    linear = _start_offsets(ctx, starts, start_map, strides, batching,
+                            _batch_shape(ispec, numbers.index_vector_dim),
+                            numbers.index_vector_dim)
+    nbatch = uspec.rank - len(window_dims)
+    if window:
+        fits = ctx.b.Unsqueeze(fits, ctx.i64(list(range(nbatch, nbatch + len(window)))))
+    linear = _add_window_offsets(ctx, linear, window, sizes, strides)
+    linear = ctx.b.Where(ctx.b.Cast(fits, to=_BOOL), linear,
+                         _flat_size(ctx, operand, spec.shape))
+    order = [d for d in range(uspec.rank) if d not in window_dims] + window_dims
+    if order != list(range(uspec.rank)):
+        updates = ctx.b.Transpose(updates, perm=order)
+    flat = ctx.i64([-1])
+    return ctx.b.Reshape(linear, flat), ctx.b.Reshape(updates, flat)
+
+
+# ---- shared index arithmetic ----------------------------------------------------------
+def _index_vectors(ctx: LoweringContext, indices: ir.Value, spec: TensorSpec,
+                   index_vector_dim: int) -> ir.Value:
+    """The start indices as int64, index vector last, the batch axes before it in order."""
+    x = indices if spec.dtype == _I64 else ctx.b.Cast(indices, to=_I64)
+    if index_vector_dim == spec.rank:  # an implicit trailing index vector of length 1
+        return ctx.b.Unsqueeze(x, ctx.i64([-1]))
+    if index_vector_dim != spec.rank - 1:
+        perm = [a for a in range(spec.rank) if a != index_vector_dim] + [index_vector_dim]
+        x = ctx.b.Transpose(x, perm=perm)
+    return x
+
+
+def _batch_shape(spec: TensorSpec, index_vector_dim: int) -> list[int | None]:
+    return [d for a, d in enumerate(spec.shape) if a != index_vector_dim]
+
+
+def _start_vector(ctx: LoweringContext, starts: tuple[ir.Value, ...],
+                  axes: list[int]) -> ir.Value:
+    """The scalar start operands of `axes` as one int64 vector."""
+    first = len(ctx.operand_specs) - len(starts)
+    parts = []
+    for a in axes:
+        s = starts[a]
+        if ctx.operand_specs[first + a].dtype != _I64:
+            s = ctx.b.Cast(s, to=_I64)
+        parts.append(ctx.b.Unsqueeze(s, ctx.i64([0])))
+    return parts[0] if len(parts) == 1 else ctx.b.Concat(*parts, axis=0)
+
+
+def _room(ctx: LoweringContext, x: ir.Value, shape: tuple[int | None, ...],
+          axes: list[int], sizes: list[int]) -> ir.Value:
+    """int64 vector of dim - size over `axes`: the largest start at which a window fits."""
+    if all(shape[a] is not None for a in axes):
+        return ctx.i64([shape[a] - s for a, s in zip(axes, sizes)])
+    dims = ctx.b.Gather(ctx.b.Shape(x), ctx.i64(axes), axis=0)
+    return ctx.b.Sub(dims, ctx.i64(sizes))
+
+
+def _strides(ctx: LoweringContext, shape: tuple[int | None, ...]) -> list[int]:
+    """Row-major strides; the flattening needs every dim after the first to be static."""
+    if None in shape[1:]:
+        raise ctx.error(
+            f"this gather/scatter form flattens its operand {shape} and needs every dim "
+            "after the first to be static"
+        )
+    return [math.prod(shape[a + 1:]) for a in range(len(shape))]
+
+
+def _flat_size(ctx: LoweringContext, x: ir.Value, shape: tuple[int | None, ...]) -> ir.Value:
+    """The operand's element count as an int64 scalar."""
+    return ctx.const(np.int64(math.prod(shape))) if None not in shape else ctx.b.Size(x)
+
+
+def _start_offsets(ctx: LoweringContext, starts: ir.Value, start_map: list[int],
+                   strides: list[int], batching: list[tuple[int, int]],
+                   batch_shape: list[int | None], index_vector_dim: int) -> ir.Value:
+    """Linear offset of each window start: the index vector dotted with the strides of the
+    operand axes it indexes, plus each batching axis's position times its stride."""
+    weighted = ctx.b.Mul(starts, ctx.i64([strides[a] for a in start_map]))
+    linear = ctx.b.ReduceSum(weighted, ctx.i64([-1]), keepdims=0)
+    for operand_axis, indices_axis in batching:
+        axis = indices_axis - (indices_axis > index_vector_dim)
+        line = _iota(ctx, batch_shape[axis], len(batch_shape), axis, starts, axis)
+        linear = ctx.b.Add(linear, ctx.b.Mul(line, ctx.i64(strides[operand_axis])))
+    return linear
+
+
+def _add_window_offsets(ctx: LoweringContext, linear: ir.Value, window: list[int],
+                        sizes: list[int], strides: list[int]) -> ir.Value:
+    """linear[..., None, ...] + the offset of each window position (new trailing axes)."""
+    if not window:
+        return linear
+    offsets = np.zeros(sizes, np.int64)
+    for j, axis in enumerate(window):
+        placed = [1] * len(window)
+        placed[j] = sizes[j]
+        offsets = offsets + (np.arange(sizes[j], dtype=np.int64) * strides[axis]).reshape(placed)
+    expanded = ctx.b.Unsqueeze(linear, ctx.i64([-1 - j for j in range(len(window))]))
+    return ctx.b.Add(expanded, ctx.i64(offsets))
+
+
+def _iota(ctx: LoweringContext, size: int | None, rank: int, axis: int, like: ir.Value,
+          like_axis: int) -> ir.Value:
+    """0..size-1 (int64) on `axis` of a rank-`rank` tensor of size 1 elsewhere; a dynamic
+    size is read from `like`'s axis `like_axis`."""
+    if size is not None:
+        placed = [1] * rank
+        placed[axis] = size
+        return ctx.i64(np.arange(size, dtype=np.int64).reshape(placed))
+    n = ctx.b.Squeeze(ctx.b.Shape(like, start=like_axis, end=like_axis + 1), ctx.i64([0]))
+    line = ctx.b.Range(ctx.const(np.int64(0)), n, ctx.const(np.int64(1)))
+    others = [a for a in range(rank) if a != axis]
+    return ctx.b.Unsqueeze(line, ctx.i64(others)) if others else line
