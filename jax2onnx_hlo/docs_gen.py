@@ -1,7 +1,8 @@
 """Generates docs/coverage.md from the rule registry and the tests (`--check`: fail if stale).
 
 Every StableHLO op of the installed dialect gets a row: supported (a rule), partial (a rule
-whose docstring has a "Limits:" paragraph), or not supported with the reason below; the
+whose docstring has a "Limits:" paragraph), or not supported with the reason from
+lowering/refusals.py; the
 ONNX ops it lowers to come from the rule's docstring, and the tests that convert it from
 docs/op_tests.json, which `--collect` rebuilds by running the suite with an op log.
 """
@@ -21,36 +22,11 @@ from pathlib import Path
 
 from jax2onnx_hlo._mlir import hlo
 from jax2onnx_hlo.lowering import rule_for, supported_ops
+from jax2onnx_hlo.lowering.refusals import refusal_for
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "coverage.md"
 OP_TESTS = ROOT / "docs" / "op_tests.json"
-
-# Why the ops without a rule have none. An op missing here and from the registry shows as
-# "not supported yet".
-NOT_SUPPORTED = {
-    "collectives (one ONNX model runs on one device)": [
-        "all_gather", "all_reduce", "all_to_all", "collective_broadcast", "collective_permute",
-        "cross-replica-sum", "reduce_scatter", "partition_id", "replica_id",
-    ],
-    "host communication and tokens (no ONNX counterpart)": [
-        "infeed", "outfeed", "send", "recv", "after_all", "create_token",
-    ],
-    "async execution (XLA scheduling only)": ["async_start", "async_done"],
-    "tuples (JAX does not emit them in exported functions)": ["tuple", "get_tuple_element"],
-    "training-only batch norm (JAX lowers inference batch norm to elementwise ops)": [
-        "batch_norm_grad", "batch_norm_training",
-    ],
-    "legacy ops that JAX no longer emits": [
-        "broadcast", "dot", "einsum", "unary_einsum", "torch_index_select", "map", "if", "rng",
-        "set_dimension_size", "batch_norm_inference",
-    ],
-    "quantized types (no uniform quantized tensors in ONNX's type system)": [
-        "uniform_quantize", "uniform_dequantize",
-    ],
-    "structural (handled by the walker, not a rule)": ["return"],
-}
-
 
 def spec_ops() -> list[str]:
     """Every op the installed StableHLO dialect defines."""
@@ -74,11 +50,7 @@ def _lowering_and_limits(name: str) -> tuple[str, str]:
 
 
 def _reason(op: str) -> str:
-    short = op.removeprefix("stablehlo.")
-    for reason, ops in NOT_SUPPORTED.items():
-        if short in ops:
-            return reason
-    return "not supported yet"
+    return refusal_for(op) or "not supported yet"
 
 
 def render(op_tests: dict[str, list[str]]) -> str:
@@ -100,8 +72,8 @@ def render(op_tests: dict[str, list[str]]) -> str:
             status = f"partial: {limits}" if limits else "supported"
             lines.append(f"| `{op}` | {status} | {lowering} | {tests} |")
         elif op == "stablehlo.custom_call":
-            custom = sorted(o for o in registered if o.startswith("stablehlo.custom_call@"))
-            lines.append(f"| `{op}` | partial: targets {', '.join(custom)} | see rows | - |")
+            lines.append(f"| `{op}` | partial: the targets in the rows below; LAPACK and "
+                         "GPU/TPU kernels are refused with the reason | see rows | - |")
         else:
             lines.append(f"| `{op}` | not supported: {_reason(op)} | - | - |")
     counts = defaultdict(int)

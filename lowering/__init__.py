@@ -45,14 +45,18 @@ def supported_ops() -> list[str]:
 
 # Rule modules, imported for their registrations.
 from . import (  # noqa: E402, F401
+    bitcast,
     bitwise,
+    complex,
     composites,
     control_flow,
     convolution,
     dot,
     dynamic_shape,
     elementwise,
+    gather_scatter,
     reduce,
+    rng,
     shape,
     sort,
     windows,

@@ -219,11 +219,8 @@ def _total_order_compare(ctx: LoweringContext, direction: str, x: ir.Value,
 
 @lowers("stablehlo.select")
 def select(ctx: LoweringContext, pred: ir.Value, on_true: ir.Value, on_false: ir.Value):
-    """stablehlo.select -> Where (a scalar predicate broadcasts the same way)."""
-    if ctx.out.is_bool:  # ONNX Runtime has no bool Where kernel
-        u8 = ir.DataType.UINT8
-        picked = ctx.b.Where(pred, ctx.b.Cast(on_true, to=u8), ctx.b.Cast(on_false, to=u8))
-        return [ctx.b.Cast(picked, to=ir.DataType.BOOL)]
+    """stablehlo.select -> Where (a scalar predicate broadcasts the same way; types ONNX
+    Runtime has no Where kernel for are routed by jax2onnx_hlo/portability.py)."""
     return [ctx.b.Where(pred, on_true, on_false)]
 
 
