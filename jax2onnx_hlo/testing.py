@@ -1,12 +1,17 @@
 """Checking an export against JAX: the helper every lowering and model test uses.
 
 `check_against_jax(fn, args)` exports `fn`, runs the full ONNX checker, runs the model in
-ONNX Runtime on `args` and compares every output with `jax.jit(fn)(*args)`.
+ONNX Runtime on `args` and compares every output with `jax.jit(fn)(*args)`. With
+JAX2ONNX_HLO_WEB_TESTS=node or =chrome set, it also runs the model in onnxruntime-web (WASM)
+in that runner and compares it with ONNX Runtime CPU.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -16,9 +21,11 @@ import onnx
 import onnxruntime as ort
 
 from .api import to_onnx
-from .validate import plain_function
+from .validate import allclose_onnxruntime_web, plain_function
 
 __all__ = ["assert_outputs_close", "check_against_jax", "random_array", "run_onnx"]
+
+WEB_TESTS_ENV = "JAX2ONNX_HLO_WEB_TESTS"  # "node" or "chrome": every check also runs on the web
 
 
 def random_array(shape: Sequence[int], dtype: Any = np.float32, seed: int = 0,
@@ -79,5 +86,14 @@ def check_against_jax(fn: Callable, args: Sequence[Any], *, specs: Sequence[Any]
     got = run_onnx(model, args, params)
     expected = jax.tree_util.tree_leaves(jax.jit(plain_function(fn))(*args, **(params or {})))
     assert_outputs_close(expected, got, rtol=rtol, atol=atol)
+    web_runner = os.environ.get(WEB_TESTS_ENV)
+    if web_runner:
+        with tempfile.TemporaryDirectory(prefix="jax2onnx_hlo_test_") as tmp:
+            path = Path(tmp) / "model.onnx"
+            onnx.save(model, path)
+            ok, message = allclose_onnxruntime_web(path, args, params, rtol, atol,
+                                                   runner=web_runner)
+        if not ok:
+            raise AssertionError(message)
     return model
 
