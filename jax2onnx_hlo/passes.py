@@ -5,17 +5,24 @@ from __future__ import annotations
 import ast
 from collections.abc import Collection
 
+import numpy as np
 import onnx_ir as ir
 import onnx_ir.passes.common as common
 import onnxscript.optimizer
+import onnxscript.rewriter
 
-__all__ = ["drop_broadcasting_expands", "restore_weight_names", "run_passes"]
+from .fusions import fuse
+from .portability import route_where_types
+
+__all__ = [
+    "drop_broadcasting_expands", "restore_weight_names", "run_passes", "shrink_splat_constants",
+]
 
 # ONNX ops that broadcast their inputs numpy-style (multidirectional broadcasting).
 _BROADCASTING_OPS = frozenset({
     "Add", "Sub", "Mul", "Div", "Pow", "Mod", "Max", "Min", "Where", "And", "Or", "Xor",
     "Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "BitShift", "BitwiseAnd",
-    "BitwiseOr", "BitwiseXor", "PRelu",
+    "BitwiseOr", "BitwiseXor",  # not PRelu: it broadcasts its slope to X only
 })
 
 
@@ -25,15 +32,52 @@ def run_passes(model: ir.Model, weight_names: Collection[str] = ()) -> ir.Model:
     broadcast_in_dim lowers to Expand, which elementwise ops do not need: those Expands go
     first, so that folding does not bake a batch-sized copy of every bias or relu zero
     into the model. Then the onnxscript optimizer folds constants and removes dead code,
-    and every value gets a unique name.
+    and every value gets a unique name. Splat constants that broadcasting makes redundant
+    shrink to scalars, repeated subexpressions merge, and known patterns are fused back
+    into ONNX's own ops (Softmax, LayerNormalization, Gelu, Gemm, ...: see fusions.py).
     """
+    weight_names = set(weight_names)
     common.RemoveUnusedNodesPass()(model)
     common.NameFixPass()(model)  # folded values become initializers: names must be unique
     drop_broadcasting_expands(model.graph)
-    onnxscript.optimizer.optimize_ir(model)
-    restore_weight_names(model.graph, set(weight_names))
+    optimize(model)
+    shrink_splat_constants(model.graph, weight_names)
+    common.CommonSubexpressionEliminationPass()(model)
+    if fuse(model):  # fold the reshaped scales of fused norms, drop what the fusions left
+        onnxscript.optimizer.fold_constants(model)
+        common.RemoveUnusedNodesPass()(model)
+    route_where_types(model)  # kernels ONNX Runtime (CPU and web) lacks
+    restore_weight_names(model.graph, weight_names)
     common.NameFixPass()(model)
     return model
+
+
+# onnxscript's default rewrite rules less SlicesSplit: a pattern with two output nodes is
+# matched by scanning the whole graph at every node, which makes conversion time quadratic
+# in the graph size (a 1024-layer MLP took 50 s); our lowerings emit no Slice pair to split.
+_REWRITE_RULES = onnxscript.rewriter.RewriteRuleSet([
+    rule for rule in onnxscript.rewriter._DEFAULT_REWRITE_RULES if rule.name != "SlicesSplit"
+])
+
+
+def optimize(model: ir.Model, iterations: int = 2) -> None:
+    """onnxscript.optimizer.optimize_ir (fold constants, rewrite, remove unused,
+    deduplicate initializers, CSE) with the rules above, in linear time. Functions are not
+    inlined: @onnx_function boundaries stay in the model."""
+    for _ in range(iterations):
+        folded = onnxscript.optimizer.fold_constants(model, onnx_shape_inference=True)
+        rewritten = _REWRITE_RULES.apply_to_model(model)
+        common.RemoveUnusedNodesPass()(model)
+        if not folded.modified and not rewritten:
+            break
+    common.RemoveUnusedFunctionsPass()(model)
+    common.RemoveUnusedOpsetsPass()(model)
+    common.LiftConstantsToInitializersPass(lift_all_constants=True, size_limit=0)(model)
+    common.LiftSubgraphInitializersToMainGraphPass()(model)
+    common.DeduplicateInitializersPass()(model)
+    common.CommonSubexpressionEliminationPass()(model)
+    common.OutputFixPass()(model)
+    common.NameFixPass()(model)
 
 
 def restore_weight_names(graph: ir.Graph, weight_names: set[str]) -> None:
@@ -51,22 +95,71 @@ def restore_weight_names(graph: ir.Graph, weight_names: set[str]) -> None:
 
 
 def drop_broadcasting_expands(graph: ir.Graph) -> int:
-    """Feeds Expand's input straight to broadcasting consumers that have another input of
-    the full (static) output shape: broadcasting then yields the same result. The
+    """Feeds Expand's input straight to broadcasting consumers whose inputs, with that one
+    unexpanded, still broadcast to the (static) output shape: the result is the same. The
     onnxscript rule for this covers binary ops only, not Max/Min/Where; returns the count."""
     count = 0
     for node in list(graph):
-        if node.op_type not in _BROADCASTING_OPS or node.domain != "":
-            continue
-        out_shape = node.outputs[0].shape
-        if out_shape is None or not out_shape.is_static():
-            continue
         for index, value in enumerate(node.inputs):
             expand = value.producer() if value is not None else None
-            if expand is None or expand.op_type != "Expand" or value.shape != out_shape:
+            if expand is None or expand.op_type != "Expand" or expand.domain != "":
                 continue
-            others = [v for i, v in enumerate(node.inputs) if i != index and v is not None]
-            if any(v.shape == out_shape for v in others):
+            if _broadcasts_without(node, index, expand.inputs[0].shape):
                 node.replace_input_with(index, expand.inputs[0])
                 count += 1
     return count
+
+
+def shrink_splat_constants(graph: ir.Graph, weight_names: set[str]) -> int:
+    """Replaces a constant filled with one value (StableHLO's `dense<0.5> : tensor<BxN>`)
+    by a scalar where it feeds a broadcasting op whose other inputs give the output shape,
+    so that a batch-sized copy is not stored; returns the count of replaced uses."""
+    count = 0
+    scalars: dict[tuple, ir.Value] = {}
+    for value in list(graph.initializers.values()):
+        if value.is_graph_input() or value.const_value is None or _from_weight(value, weight_names):
+            continue
+        if value.shape is None or value.shape.rank() == 0:
+            continue
+        array = value.const_value.numpy()
+        if array.size <= 1 or not np.all(array == array.flat[0]):
+            continue
+        for node, index in list(value.uses()):
+            if not _broadcasts_without(node, index, ir.Shape([])):
+                continue
+            key = (array.dtype.str, array.flat[0].tobytes())
+            if key not in scalars:
+                scalar = np.array(array.flat[0], dtype=array.dtype)
+                scalars[key] = ir.Value(name=f"{value.name}_scalar",
+                                        const_value=ir.tensor(scalar),
+                                        shape=ir.Shape([]), type=value.type)
+                graph.register_initializer(scalars[key])
+            node.replace_input_with(index, scalars[key])
+            count += 1
+        if not value.uses() and not value.is_graph_output():
+            graph.initializers.pop(value.name)
+    return count
+
+
+def _from_weight(value: ir.Value, weight_names: set[str]) -> bool:
+    """Whether value is a weight or was folded from one (a zero bias stays a weight)."""
+    sources = value.metadata_props.get(onnxscript.optimizer.FOLDED_FROM_KEY)
+    folded = ast.literal_eval(sources) if sources else []
+    return value.name in weight_names or any(s in weight_names for s in folded)
+
+
+def _broadcasts_without(node: ir.Node, index: int, shape: ir.Shape | None) -> bool:
+    """Whether node's inputs, with input `index` of `shape`, still broadcast to its output."""
+    if node.op_type not in _BROADCASTING_OPS or node.domain != "" or shape is None:
+        return False
+    out_shape = node.outputs[0].shape
+    if out_shape is None or not out_shape.is_static() or not shape.is_static():
+        return False
+    shapes = [shape if i == index else v.shape for i, v in enumerate(node.inputs)
+              if v is not None]
+    if any(s is None or not s.is_static() for s in shapes):
+        return False
+    try:
+        return np.broadcast_shapes(*(tuple(s.numpy()) for s in shapes)) == tuple(out_shape.numpy())
+    except ValueError:
+        return False

@@ -1,0 +1,494 @@
+"""Fusions back to ONNX's own ops: the patterns JAX's lowering spreads over many nodes.
+
+Each rule is an onnxscript pattern over the graph the walker and the optimizer leave
+(ReduceMax arrives with its NaN-propagation guard, keepdims as Unsqueeze or Reshape) and
+fires only where the model's opset has the fused op. The fused ops compute the same
+function; where the arithmetic differs (LayerNormalization centres before squaring, JAX's
+fast variance does not) the fused op is the more accurate one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import onnx_ir as ir
+from onnxscript.rewriter import pattern
+from onnxscript.rewriter._ir_utils import get_numpy_value
+
+__all__ = ["FUSIONS", "fuse"]
+
+_FLOATS = frozenset({ir.DataType.FLOAT, ir.DataType.DOUBLE, ir.DataType.FLOAT16,
+                     ir.DataType.BFLOAT16})
+
+
+def _scalar(value: ir.Value | None) -> float | None:
+    """The value of a constant holding one number (of any rank), else None."""
+    array = get_numpy_value(value)
+    return float(array.reshape(-1)[0]) if array is not None and array.size == 1 else None
+
+
+def _close(value: ir.Value | None, expected: float, rtol: float = 1e-6) -> bool:
+    got = _scalar(value)
+    return got is not None and math.isclose(got, expected, rel_tol=rtol, abs_tol=0.0)
+
+
+def _axes(value: ir.Value | None, rank: int) -> list[int] | None:
+    array = get_numpy_value(value)
+    if array is None or array.ndim > 1:
+        return None
+    return sorted(int(a) % rank for a in array.reshape(-1))
+
+
+def _keeps_dims(kept: ir.Value, x: ir.Value, axes: list[int]) -> bool:
+    """Whether `kept` has x's shape with `axes` set to 1 (a keepdims=1 reduction of x)."""
+    if kept.shape is None or x.shape is None or kept.shape.rank() != x.shape.rank():
+        return False
+    return all(k == 1 if i in axes else k == d
+               for i, (k, d) in enumerate(zip(kept.shape, x.shape)))
+
+
+def _keep(op, reduced, name: str):
+    """keepdims restored after a keepdims=0 reduction: Unsqueeze or Reshape."""
+    return pattern.OrValue([op.Unsqueeze(reduced, pattern.Var(f"{name}_axes")),
+                            op.Reshape(reduced, pattern.Var(f"{name}_shape"))])
+
+
+def _float_input(x: ir.Value) -> bool:
+    return x.dtype in _FLOATS and x.shape is not None
+
+
+# --- Softmax / LogSoftmax -------------------------------------------------------------
+
+def _shifted(op, x):
+    """x - max(x, axis) as JAX's softmax computes it: ReduceMax with the NaN guard the
+    reduce lowering adds, max with -inf (the `initial`), keepdims restored. Where the
+    logits come out of a dot_general the max may be taken before a layout Transpose."""
+    row_max = op.ReduceMax(x, pattern.Var("axes"), keepdims=0)
+    any_nan = op.Cast(op.ReduceMax(op.Cast(op.IsNaN(x), to=ir.DataType.UINT8),
+                                   pattern.Var("nan_axes"), keepdims=0), to=ir.DataType.BOOL)
+    row_max = pattern.OrValue([op.Where(any_nan, pattern.Var("nan"), row_max), row_max])
+    row_max = pattern.OrValue([op.Max(pattern.Var("neg_inf"), row_max), row_max])
+    row_max = pattern.OrValue([op.Transpose(row_max), row_max])
+    return op.Sub(pattern.OrValue([op.Transpose(x), x]), _keep(op, row_max, "max"),
+                  _outputs=["shifted"])
+
+
+def _transpose_perm(value: ir.Value) -> list[int] | None:
+    node = value.producer()
+    if node is None or node.op_type != "Transpose" or value.shape is None:
+        return None
+    perm = node.attributes.get_ints("perm")
+    return list(perm) if perm is not None else list(range(value.shape.rank()))[::-1]
+
+
+class _SoftmaxBase(pattern.RewriteRuleClassBase):
+    def check(self, context, x, axes, sum_axes, shifted, nan=None, nan_axes=None,
+              neg_inf=None, **_) -> pattern.MatchResult:
+        result = pattern.MatchResult()
+        if not _float_input(x):
+            return result.fail("input is not a float tensor of known rank", x)
+        rank = x.shape.rank()
+        found = _axes(axes, rank)
+        if found is None or len(found) != 1:
+            return result.fail("not a reduction over one constant axis", axes)
+        if nan_axes is not None and _axes(nan_axes, rank) != found:
+            return result.fail("NaN guard reduces other axes", nan_axes)
+        if nan is not None and not np.isnan(_scalar(nan) or 0.0):
+            return result.fail("guard does not produce NaN", nan)
+        if neg_inf is not None and _scalar(neg_inf) != -np.inf:
+            return result.fail("max is taken with something other than -inf", neg_inf)
+        sub = shifted.producer()
+        logits, kept = sub.inputs[0], sub.inputs[1]
+        max_perm = _transpose_perm(kept.producer().inputs[0])
+        self._perm = None if logits is x else _transpose_perm(logits)
+        self._axis = found[0]
+        if self._perm is not None:  # the max is transposed like the logits, less the axis
+            rest = [d for d in range(rank) if d != self._axis]
+            if max_perm != [rest.index(p) for p in self._perm if p != self._axis]:
+                return result.fail("max and logits are transposed differently", kept)
+            self._axis = self._perm.index(self._axis)
+        elif max_perm is not None:
+            return result.fail("max is transposed, the logits are not", kept)
+        if not _keeps_dims(kept, logits, [self._axis]):
+            return result.fail("max is not broadcast back along its axis", shifted)
+        if _axes(sum_axes, rank) != [self._axis]:
+            return result.fail("sum over other axes than max", sum_axes)
+        return result
+
+    def _logits(self, op, x):
+        return x if self._perm is None else op.Transpose(x, perm=self._perm)
+
+
+class SoftmaxFusion(_SoftmaxBase):
+    """exp(x - max) / sum(exp(x - max)) -> Softmax (opset 13)."""
+
+    def pattern(self, op, x):
+        exp = op.Exp(_shifted(op, x))
+        total = op.ReduceSum(exp, pattern.Var("sum_axes"), keepdims=0)
+        return op.Div(exp, _keep(op, total, "sum"))
+
+    def rewrite(self, op, x, **_):
+        return op.Softmax(self._logits(op, x), axis=self._axis)
+
+
+class LogSoftmaxFusion(_SoftmaxBase):
+    """(x - max) - log(sum(exp(x - max))) -> LogSoftmax (opset 13)."""
+
+    def pattern(self, op, x):
+        shifted = _shifted(op, x)
+        total = op.ReduceSum(op.Exp(shifted), pattern.Var("sum_axes"), keepdims=0)
+        log_total = pattern.OrValue([op.Log(_keep(op, total, "sum")),
+                                     _keep(op, op.Log(total), "log")])
+        return op.Sub(shifted, log_total)
+
+    def rewrite(self, op, x, **_):
+        return op.LogSoftmax(self._logits(op, x), axis=self._axis)
+
+
+# --- LayerNormalization / RMSNormalization --------------------------------------------
+
+def _mean(op, value, name: str):
+    """mean over the reduced axes as JAX writes it: ReduceSum, then Div by the count."""
+    return op.Div(op.ReduceSum(value, pattern.Var(f"{name}_axes"), keepdims=0),
+                  pattern.Var(f"{name}_count"))
+
+
+def _inverse_rms(op, mean_square):
+    """1/sqrt(m + eps), with m broadcast back over the reduced axes (rsqrt's lowering)."""
+    variance = op.Add(_keep(op, mean_square, "var"), pattern.Var("epsilon"),
+                      _outputs=["var_eps"])
+    return op.Reciprocal(op.Sqrt(variance))
+
+
+def _scaled(op, normalized, inverse, scale_form: str):
+    if scale_form == "nnx":  # flax: x_centered * (rsqrt * scale)
+        return op.Mul(normalized, op.Mul(inverse, pattern.Var("scale")))
+    if scale_form == "equinox":  # equinox: weight * (x_centered * rsqrt)
+        return op.Mul(pattern.Var("scale"), op.Mul(normalized, inverse))
+    return op.Mul(normalized, inverse)
+
+
+class _NormBase(pattern.RewriteRuleClassBase):
+    """Shared checks: trailing contiguous axes, counts, epsilon, the scale's shape."""
+
+    def __init__(self, name: str, scale_form: str):
+        super().__init__(name)
+        self._scale_form = scale_form
+
+    def _check_norm(self, x, var_eps, epsilon, scale, means) -> pattern.MatchResult:
+        result = pattern.MatchResult()
+        if not _float_input(x) or not x.shape.is_static():
+            return result.fail("input is not a float tensor of static shape", x)
+        rank = x.shape.rank()
+        axes = None
+        for name, (axes_value, count) in means.items():
+            found = _axes(axes_value, rank)
+            if found is None or (axes is not None and found != axes):
+                return result.fail(f"{name}: reduction axes differ", axes_value)
+            axes = found
+            size = math.prod(x.shape[a] for a in found)
+            if not _close(count, float(size)):
+                return result.fail(f"{name}: not divided by the count of reduced elements")
+        if not axes or axes != list(range(rank - len(axes), rank)):
+            return result.fail("not a normalization over the trailing axes")
+        if not _keeps_dims(var_eps, x, axes):
+            return result.fail("variance is not broadcast back over its axes", var_eps)
+        self._epsilon = _scalar(epsilon)
+        if self._epsilon is None:
+            return result.fail("epsilon is not a constant scalar", epsilon)
+        self._axis = axes[0]
+        self._normalized_shape = [x.shape[a] for a in axes]
+        if scale is not None and not self._fits_normalized(scale):
+            return result.fail("scale does not have the normalized shape", scale)
+        return result
+
+    def _fits_normalized(self, value: ir.Value) -> bool:
+        """Whether `value` is shaped like the normalized axes, up to leading ones."""
+        if value.dtype is None or value.shape is None or not value.shape.is_static():
+            return False
+        dims = list(value.shape.numpy())
+        while dims and dims[0] == 1 and len(dims) > len(self._normalized_shape):
+            dims.pop(0)
+        return dims == self._normalized_shape
+
+    def _scale_or_ones(self, op, x, scale):
+        if scale is None:
+            ones = np.ones(self._normalized_shape, dtype=x.dtype.numpy())
+            return op.Constant(value=ir.tensor(ones))
+        return _reshaped(op, scale, self._normalized_shape)
+
+
+def _reshaped(op, value: ir.Value, shape: list[int]):
+    if list(value.shape.numpy()) == shape:
+        return value
+    return op.Reshape(value, op.Constant(value=ir.tensor(np.array(shape, dtype=np.int64))))
+
+
+class LayerNormFusion(_NormBase):
+    """(x - mean) * rsqrt(var + eps) [* scale] -> LayerNormalization (opset 17); var is
+    JAX's fast form max(0, E[x^2] - E[x]^2) or E[(x - mean)^2]."""
+
+    def pattern(self, op, x):
+        mean = _mean(op, x, "mean")
+        centered = op.Sub(x, _keep(op, mean, "mean"))
+        fast = op.Sub(_mean(op, op.Mul(x, x), "square"), op.Mul(mean, mean))
+        exact = _mean(op, op.Mul(centered, centered), "centered")
+        variance = pattern.OrValue([op.Max(pattern.Var("zero"), fast),
+                                    op.Max(pattern.Var("zero"), exact), exact])
+        return _scaled(op, centered, _inverse_rms(op, variance), self._scale_form)
+
+    def check(self, context, x, var_eps, epsilon, zero=None, scale=None, mean_axes=None,
+              mean_count=None, square_axes=None, square_count=None, centered_axes=None,
+              centered_count=None, **_) -> pattern.MatchResult:
+        means = {"mean": (mean_axes, mean_count)}
+        if square_axes is not None:
+            means["square"] = (square_axes, square_count)
+        if centered_axes is not None:
+            means["centered"] = (centered_axes, centered_count)
+        result = self._check_norm(x, var_eps, epsilon, scale, means)
+        if result and zero is not None and _scalar(zero) != 0.0:
+            return result.fail("variance clamped at a nonzero value", zero)
+        return result
+
+    def rewrite(self, op, x, scale=None, **_):
+        stash = ir.DataType.DOUBLE if x.dtype == ir.DataType.DOUBLE else ir.DataType.FLOAT
+        return op.LayerNormalization(x, self._scale_or_ones(op, x, scale), axis=self._axis,
+                                     epsilon=self._epsilon, stash_type=stash)
+
+
+class LayerNormBiasFusion(pattern.RewriteRuleClassBase):
+    """LayerNormalization(x, scale) + bias -> LayerNormalization(x, scale, bias)."""
+
+    def pattern(self, op, x, scale, bias):
+        return op.Add(op.LayerNormalization(x, scale, _outputs=["normalized"]), bias)
+
+    def check(self, context, x, scale, bias, normalized, **_) -> pattern.MatchResult:
+        result = pattern.MatchResult()
+        node = normalized.producer()
+        if len(node.outputs) != 1 or len(node.inputs) != 2:
+            return result.fail("LayerNormalization already has a bias or extra outputs")
+        if x.shape is None or not x.shape.is_static():
+            return result.fail("input shape unknown", x)
+        axis = node.attributes.get_int("axis", -1) % x.shape.rank()
+        shape = list(x.shape.numpy())[axis:]
+        if bias.shape is None or not bias.shape.is_static():
+            return result.fail("bias shape unknown", bias)
+        dims = list(bias.shape.numpy())
+        while dims and dims[0] == 1 and len(dims) > len(shape):
+            dims.pop(0)
+        if dims != shape:
+            return result.fail("bias does not have the normalized shape", bias)
+        self._shape = shape
+        return result
+
+    def rewrite(self, op, x, scale, bias, normalized, **_):
+        return op.LayerNormalization(x, scale, _reshaped(op, bias, self._shape),
+                                     **normalized.producer().attributes)
+
+
+class RMSNormFusion(_NormBase):
+    """x * rsqrt(mean(x^2) + eps) [* scale] -> RMSNormalization (opset 23); nnx.RMSNorm
+    subtracts a zero mean first."""
+
+    def pattern(self, op, x):
+        mean_square = _mean(op, op.Mul(x, x), "square")
+        centered = pattern.OrValue([op.Sub(x, pattern.Var("zero")), x])
+        return _scaled(op, centered, _inverse_rms(op, mean_square), self._scale_form)
+
+    def check(self, context, x, var_eps, epsilon, square_axes, square_count, zero=None,
+              scale=None, **_) -> pattern.MatchResult:
+        result = self._check_norm(x, var_eps, epsilon, scale,
+                                  {"square": (square_axes, square_count)})
+        if result and zero is not None:
+            array = get_numpy_value(zero)
+            if array is None or np.any(array != 0):
+                return result.fail("subtracts something other than zero", zero)
+        return result
+
+    def rewrite(self, op, x, scale=None, **_):
+        stash = ir.DataType.DOUBLE if x.dtype == ir.DataType.DOUBLE else ir.DataType.FLOAT
+        return op.RMSNormalization(x, self._scale_or_ones(op, x, scale), axis=self._axis,
+                                   epsilon=self._epsilon, stash_type=stash)
+
+
+# --- Gelu -----------------------------------------------------------------------------
+
+class GeluTanhFusion(pattern.RewriteRuleClassBase):
+    """x * 0.5 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))) -> Gelu(approximate="tanh")."""
+
+    def pattern(self, op, x, c_cube, c_sqrt, half, one):
+        cube = pattern.OrValue([op.Mul(op.Mul(x, x), x), op.Pow(x, pattern.Var("three"))])
+        inner = op.Mul(c_sqrt, op.Add(x, op.Mul(c_cube, cube)))
+        return op.Mul(x, op.Mul(half, op.Add(one, op.Tanh(inner))))
+
+    def check(self, context, x, c_cube, c_sqrt, half, one, three=None,
+              **_) -> pattern.MatchResult:
+        result = pattern.MatchResult()
+        if x.dtype not in _FLOATS:
+            return result.fail("not a float input", x)
+        if three is not None and not _close(three, 3.0):
+            return result.fail("not a cube", three)
+        constants = ((c_cube, 0.044715), (c_sqrt, math.sqrt(2 / math.pi)), (half, 0.5),
+                     (one, 1.0))
+        if not all(_close(v, want, rtol=1e-6) for v, want in constants):
+            return result.fail("constants are not those of the tanh approximation")
+        return result
+
+    def rewrite(self, op, x, **_):
+        return op.Gelu(x, approximate="tanh")
+
+
+class GeluErfFusion(pattern.RewriteRuleClassBase):
+    """0.5 * x * (1 + erf(x / sqrt(2))) -> Gelu (opset 20)."""
+
+    def pattern(self, op, x, half, one):
+        scaled = pattern.OrValue([op.Mul(x, pattern.Var("rsqrt2")),
+                                  op.Div(x, pattern.Var("sqrt2"))])
+        return op.Mul(op.Mul(half, x), op.Add(one, op.Erf(scaled)))
+
+    def check(self, context, x, half, one, rsqrt2=None, sqrt2=None,
+              **_) -> pattern.MatchResult:
+        result = pattern.MatchResult()
+        if x.dtype not in _FLOATS:
+            return result.fail("not a float input", x)
+        scale_ok = (_close(rsqrt2, math.sqrt(0.5)) if rsqrt2 is not None
+                    else _close(sqrt2, math.sqrt(2.0)))
+        if not (scale_ok and _close(half, 0.5) and _close(one, 1.0)):
+            return result.fail("constants are not those of gelu")
+        return result
+
+    def rewrite(self, op, x, **_):
+        return op.Gelu(x)
+
+
+def _horner(op, t, name: str, degree: int):
+    """c0*t^degree + ... as JAX's polynomial evaluation writes it, from the top."""
+    acc = op.Add(op.Mul(pattern.Var(f"{name}0"), t), pattern.Var(f"{name}1"))
+    for k in range(2, degree + 1):
+        acc = op.Add(op.Mul(acc, t), pattern.Var(f"{name}{k}"))
+    return acc
+
+
+def _horner_value(bindings: dict, name: str, degree: int, t: np.ndarray) -> np.ndarray | None:
+    acc = np.zeros_like(t)
+    for k in range(degree + 1):
+        c = _scalar(bindings.get(f"{name}{k}"))
+        if c is None:
+            return None
+        acc = acc * t + c
+    return acc
+
+
+# JAX's float32 erfc (lax.erfc): two rational-free polynomials in 1/z^2 for |z| >= 1,
+# exp(-z^2)/|z| times them, and 1 - z*P(z^2) for |z| < 1.
+def _erfc(op, z):
+    one, two, zero = pattern.Var("one"), pattern.Var("two"), pattern.Var("zero")
+    z2 = op.Mul(z, z)
+    neg_z2, abs_z = op.Neg(z2), op.Abs(z)
+    inv_z2 = op.Div(one, z2)
+    tail = op.Mul(op.Exp(neg_z2), op.Div(one, abs_z))
+    tail = op.Mul(tail, op.Where(op.Less(abs_z, two), _horner(op, inv_z2, "p", 8),
+                                 _horner(op, inv_z2, "q", 7)))
+    tail = op.Where(op.Less(neg_z2, pattern.Var("underflow")), zero, tail)
+    tail = op.Where(op.Less(z, zero), op.Sub(two, tail), tail)
+    near = op.Sub(one, op.Mul(z, _horner(op, z2, "s", 6)))
+    return op.Where(op.Less(abs_z, one), near, tail)
+
+
+def _computes_erfc(bindings: dict) -> bool:
+    """Evaluates the matched formula in float64 against math.erfc: the coefficients
+    are checked by what they compute, not copied from JAX's source."""
+    consts = {k: _scalar(bindings.get(k)) for k in ("one", "two", "zero", "underflow")}
+    if consts != {"one": 1.0, "two": 2.0, "zero": 0.0, "underflow": consts["underflow"]}:
+        return False
+    if consts["underflow"] is None or consts["underflow"] > -80:
+        return False
+    z = np.concatenate([np.linspace(-0.99, 0.99, 45), np.linspace(1.0, 9.0, 81)])
+    small, large = z[np.abs(z) < 1], z[np.abs(z) >= 1]
+    near = _horner_value(bindings, "s", 6, small * small)
+    far_p = _horner_value(bindings, "p", 8, 1 / (large * large))
+    far_q = _horner_value(bindings, "q", 7, 1 / (large * large))
+    if near is None or far_p is None or far_q is None:
+        return False
+    far = np.exp(-large * large) / large * np.where(large < 2, far_p, far_q)
+    got = np.concatenate([1 - small * near, far])
+    want = np.array([math.erfc(v) for v in np.concatenate([small, large])])
+    return bool(np.all(np.abs(got - want) <= 1e-6 * want))
+
+
+class GeluErfcFusion(pattern.RewriteRuleClassBase):
+    """jax.nn.gelu(approximate=False): 0.5 * x * erfc(-x / sqrt(2)), erfc expanded by
+    JAX into its polynomial approximation (about 60 nodes) -> Gelu (opset 20)."""
+
+    def pattern(self, op, x, half, rsqrt2):
+        return op.Mul(op.Mul(half, x), _erfc(op, op.Mul(op.Neg(x), rsqrt2)))
+
+    def check(self, context, x, half, rsqrt2, **bindings) -> pattern.MatchResult:
+        result = pattern.MatchResult()
+        if x.dtype not in _FLOATS:
+            return result.fail("not a float input", x)
+        if not (_close(half, 0.5) and _close(rsqrt2, math.sqrt(0.5))):
+            return result.fail("constants are not those of gelu")
+        if not _computes_erfc(bindings):
+            return result.fail("the expansion does not compute erfc")
+        return result
+
+    def rewrite(self, op, x, **_):
+        return op.Gelu(x)
+
+
+# --- Gemm -----------------------------------------------------------------------------
+
+class MatMulAddToGemm(pattern.RewriteRuleClassBase):
+    """MatMul(a, b) + c -> Gemm(a, b, c) for 2-D a and b and a c that broadcasts to the
+    product (a bias), so that ONNX Runtime runs one kernel."""
+
+    def pattern(self, op, a, b, c):
+        return op.Add(op.MatMul(a, b), c)
+
+    def check(self, context, a, b, c, **_) -> pattern.MatchResult:
+        result = pattern.MatchResult()
+        if any(v.shape is None or v.shape.rank() != 2 for v in (a, b)):
+            return result.fail("MatMul operands are not 2-D")
+        if a.dtype not in _FLOATS or c.shape is None or c.shape.rank() > 2:
+            return result.fail("bias is not a 2-D-broadcastable float", c)
+        product = (a.shape[0], b.shape[1])
+        dims = list(c.shape)
+        if not all(d == 1 or d == p for d, p in zip(dims[::-1], product[::-1])):
+            return result.fail("bias does not broadcast to the product", c)
+        return result
+
+    def rewrite(self, op, a, b, c, **_):
+        return op.Gemm(a, b, c)
+
+
+# fused op -> (first opset that has it, its rules); rules of one op are tried in order
+FUSIONS: dict[str, tuple[int, Sequence[pattern.RewriteRule]]] = {
+    "Softmax": (13, [SoftmaxFusion.rule()]),
+    "LogSoftmax": (13, [LogSoftmaxFusion.rule()]),
+    "LayerNormalization": (17, [LayerNormFusion.rule(f"LayerNorm_{form}", scale_form=form)
+                                for form in ("nnx", "equinox", "none")]),
+    "RMSNormalization": (23, [RMSNormFusion.rule(f"RMSNorm_{form}", scale_form=form)
+                              for form in ("nnx", "equinox", "none")]),
+    "Gelu": (20, [GeluTanhFusion.rule(), GeluErfcFusion.rule(),
+                   *GeluErfFusion.rule().commute()]),
+    "Gemm": (13, MatMulAddToGemm.rule().commute()),
+}
+
+
+# Rules over the fused ops themselves: a second round, as one round visits each node once.
+FOLLOW_UPS: dict[str, tuple[int, Sequence[pattern.RewriteRule]]] = {
+    "LayerNormalization": (17, LayerNormBiasFusion.rule().commute()),
+}
+
+
+def fuse(model: ir.Model) -> int:
+    """Applies every fusion the model's opset allows; returns how many fired."""
+    opset = model.graph.opset_imports.get("", 1)
+    count = 0
+    for table in (FUSIONS, FOLLOW_UPS):
+        rules = [rule for first, group in table.values() if opset >= first for rule in group]
+        count += pattern.RewriteRuleSet(rules).apply_to_model(model)
+    return count

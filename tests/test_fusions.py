@@ -1,0 +1,118 @@
+"""Fusions back to ONNX's own ops: the op types that come out, the numbers, and no fusion
+where the opset lacks the fused op."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from jax2onnx_hlo.testing import check_against_jax, random_array
+
+
+def _ops(model) -> list[str]:
+    return [n.op_type for n in model.graph.node]
+
+
+def _randomized(module):
+    """Non-trivial scale and bias, so that a dropped or misplaced one shows in the numbers."""
+    for i, (_, variable) in enumerate(nnx.iter_graph(module)):
+        if isinstance(variable, nnx.Param):
+            variable[...] = random_array(variable[...].shape, seed=10 + i)
+    return module
+
+
+# name, function, input shape, fused op, its first opset, ops that must be gone
+CASES = [
+    ("softmax", jax.nn.softmax, (3, 7), "Softmax", 13, {"ReduceMax", "Exp", "Div"}),
+    ("softmax_axis0", lambda x: jax.nn.softmax(x, axis=0), (3, 7), "Softmax", 13,
+     {"ReduceMax", "Exp"}),
+    ("log_softmax", jax.nn.log_softmax, (2, 3, 5), "LogSoftmax", 13, {"ReduceMax", "Log"}),
+    ("layer_norm", _randomized(nnx.LayerNorm(16, rngs=nnx.Rngs(0))), (4, 16),
+     "LayerNormalization", 17, {"ReduceSum", "Sqrt", "Add"}),
+    ("layer_norm_3d", _randomized(nnx.LayerNorm(8, rngs=nnx.Rngs(0))), (2, 5, 8),
+     "LayerNormalization", 17, {"ReduceSum", "Sqrt"}),
+    ("layer_norm_no_scale_bias",
+     nnx.LayerNorm(8, use_scale=False, use_bias=False, rngs=nnx.Rngs(0)), (3, 8),
+     "LayerNormalization", 17, {"ReduceSum", "Sqrt"}),
+    ("rms_norm", _randomized(nnx.RMSNorm(16, rngs=nnx.Rngs(0))), (4, 16), "RMSNormalization",
+     23, {"ReduceSum", "Sqrt"}),
+    ("gelu_erf", lambda x: jax.nn.gelu(x, approximate=False), (4, 9), "Gelu", 20,
+     {"Exp", "Where", "Abs"}),
+    ("gelu_erf_written_out", lambda x: 0.5 * x * (1 + jax.lax.erf(x / np.sqrt(2))), (4, 9),
+     "Gelu", 20, {"Erf"}),
+    ("gelu_tanh", lambda x: jax.nn.gelu(x, approximate=True), (4, 9), "Gelu", 20,
+     {"Tanh"}),
+    ("dense_2d", _randomized(nnx.Linear(6, 5, rngs=nnx.Rngs(0))), (3, 6), "Gemm", 13,
+     {"MatMul", "Add"}),
+]
+
+
+@pytest.mark.parametrize("name,fn,shape,fused,first,gone", CASES, ids=[c[0] for c in CASES])
+def test_fusion_fires_and_keeps_the_numbers(name, fn, shape, fused, first, gone):
+    model = check_against_jax(fn, [random_array(shape)], rtol=1e-5, atol=2e-5)
+    ops = _ops(model)
+    assert ops.count(fused) == 1, ops
+    assert not gone & set(ops), ops
+
+
+@pytest.mark.parametrize("name,fn,shape,fused,first,gone",
+                         [c for c in CASES if c[4] > 18], ids=[c[0] for c in CASES if c[4] > 18])
+def test_fusion_waits_for_its_opset(name, fn, shape, fused, first, gone):
+    model = check_against_jax(fn, [random_array(shape)], rtol=1e-5, atol=2e-5,
+                              opset=first - 1)
+    assert fused not in _ops(model)
+
+
+def test_softmax_keeps_nan_rows():
+    x = random_array((3, 5))
+    x[1, 2] = np.nan
+    model = check_against_jax(jax.nn.softmax, [x])
+    assert _ops(model) == ["Softmax"]
+
+
+def test_softmax_over_two_axes_is_not_fused():
+    model = check_against_jax(lambda x: jax.nn.softmax(x, axis=(0, 1)), [random_array((3, 4))])
+    assert "Softmax" not in _ops(model)
+
+
+def test_layer_norm_bias_of_batch_shape_is_not_folded_in():
+    # The added term varies over the batch: it is not LayerNormalization's bias.
+    ln = nnx.LayerNorm(6, use_bias=False, rngs=nnx.Rngs(0))
+    model = check_against_jax(lambda x, y: ln(x) + y,
+                              [random_array((2, 6)), random_array((2, 6), seed=1)])
+    ops = _ops(model)
+    assert ops.count("LayerNormalization") == 1 and "Add" in ops
+
+
+def test_vit_block_fuses_norms_softmax_and_gelu():
+    class Block(nnx.Module):
+        def __init__(self, rngs):
+            self.norm = nnx.LayerNorm(16, rngs=rngs)
+            self.attention = nnx.MultiHeadAttention(2, 16, decode=False, rngs=rngs)
+            self.mlp = nnx.Linear(16, 32, rngs=rngs)
+
+        def __call__(self, x):
+            return nnx.gelu(self.mlp(x + self.attention(self.norm(x))))
+
+    model = check_against_jax(_randomized(Block(nnx.Rngs(0))), [random_array((2, 5, 16))],
+                              rtol=1e-4, atol=1e-4)
+    ops = _ops(model)
+    assert {"LayerNormalization", "Softmax", "Gelu"} <= set(ops)
+    assert "ReduceMax" not in ops and "Tanh" not in ops
+
+
+def test_matmul_on_3d_input_stays_matmul():
+    # Gemm is 2-D only: a Dense on (B, T, D) keeps MatMul + Add.
+    model = check_against_jax(_randomized(nnx.Linear(4, 3, rngs=nnx.Rngs(0))),
+                              [random_array((2, 5, 4))])
+    assert "Gemm" not in _ops(model) and "MatMul" in _ops(model)
+
+
+def test_gemm_bias_must_broadcast_to_the_product():
+    def f(x, w, c):  # c of shape (2, 3, 5): Add makes the result 3-D
+        return jnp.dot(x, w) + c
+
+    model = check_against_jax(f, [random_array((3, 4)), random_array((4, 5), seed=1),
+                                  random_array((2, 3, 5), seed=2)])
+    assert "Gemm" not in _ops(model)
