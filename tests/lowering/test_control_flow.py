@@ -51,6 +51,13 @@ LOOPS = [
     ("nested_loops", _nested_loops, [X]),
     ("loop_with_cond_inside", _loop_with_cond, [X]),
     ("cond_with_loop_inside", _cond_with_loop, [X]),
+    ("scan_carry_and_stack", lambda x: lax.scan(lambda c, r: (c + r, c * r), jnp.zeros(4), x),
+     [X]),
+    ("scan_reverse", lambda x: lax.scan(lambda c, r: (c * 0.5 + r, None), jnp.zeros(4), x,
+                                        reverse=True)[0], [X]),
+    ("scan_rnn_cell", lambda x: lax.scan(lambda h, r: (jnp.tanh(h @ W + r),) * 2,
+                                         jnp.zeros(4), x), [X]),
+    ("map", lambda x: lax.map(jnp.sin, x), [X]),
     ("fori_carry_pytree", lambda x: lax.fori_loop(
         0, 4, lambda i, c: {"a": c["a"] + c["b"], "b": c["b"] * 0.5}, {"a": x, "b": x + 1.0}),
      [X]),
