@@ -280,9 +280,9 @@ class FunctionLowering:
     def _lower_op(self, op: mlir.OpView, operands: list[ir.Value]) -> list[ir.Value]:
         ctx = LoweringContext(self, op)
         key = rule_key(op)
+        if op.operation.name == COMPOSITE and rule_for(_composite_rule_name(op)):
+            key = _composite_rule_name(op)  # a composite with a rule of its own (chlo.erf)
         rule = rule_for(key)
-        if op.operation.name == COMPOSITE:
-            rule = rule_for(_composite_rule_name(op)) or rule
         if rule is None:  # check_supported ran first, so this is a walker bug
             raise ctx.error("no lowering rule")
         self.module.record.append(_record_line(key, op, ctx.location))

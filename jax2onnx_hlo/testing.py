@@ -1,7 +1,8 @@
 """Checking an export against JAX: the helper every lowering and model test uses.
 
 `check_against_jax(fn, args)` exports `fn`, runs the full ONNX checker, runs the model in
-ONNX Runtime on `args` and compares every output with `jax.jit(fn)(*args)`. With
+ONNX Runtime on `args` and compares every output with `jax.jit(fn)(*args)`; when the args
+share a leading dim it also exports once with that dim symbolic and checks B = 1, 3, 7. With
 JAX2ONNX_HLO_WEB_TESTS=node or =chrome set, it also runs the model in onnxruntime-web (WASM)
 in that runner and compares it with ONNX Runtime CPU.
 """
@@ -23,9 +24,14 @@ import onnxruntime as ort
 from .api import to_onnx
 from .validate import allclose_onnxruntime_web, plain_function
 
-__all__ = ["assert_outputs_close", "check_against_jax", "random_array", "run_onnx"]
+__all__ = ["assert_outputs_close", "check_against_jax", "check_dynamic_batch", "random_array",
+           "run_onnx"]
 
 WEB_TESTS_ENV = "JAX2ONNX_HLO_WEB_TESTS"  # "node" or "chrome": every check also runs on the web
+# Every check whose args share a leading dim also exports with that dim symbolic ("B") and
+# runs at these batch sizes; JAX2ONNX_HLO_DYNAMIC_BATCH=0 turns that off.
+DYNAMIC_BATCH_ENV = "JAX2ONNX_HLO_DYNAMIC_BATCH"
+DYNAMIC_BATCH_SIZES = (1, 3, 7)
 
 
 def random_array(shape: Sequence[int], dtype: Any = np.float32, seed: int = 0,
@@ -75,9 +81,15 @@ def assert_outputs_close(expected: Sequence[Any], got: Sequence[np.ndarray], *, 
 
 def check_against_jax(fn: Callable, args: Sequence[Any], *, specs: Sequence[Any] | None = None,
                       params: Mapping[str, Any] | None = None, rtol: float = 1e-5,
-                      atol: float = 1e-5, opset: int = 23) -> onnx.ModelProto:
+                      atol: float = 1e-5, opset: int = 23,
+                      dynamic_batch: bool | str = True) -> onnx.ModelProto:
     """Exports fn (with `specs`, default: the args' own shapes), checks and runs it, and
-    compares with jax.jit(fn)(*args, **params). Returns the model for further asserts."""
+    compares with jax.jit(fn)(*args, **params). Returns the model for further asserts.
+
+    `dynamic_batch`: True runs check_dynamic_batch too (when the args share a leading dim);
+    a string is the documented reason why that check is known to fail, and then it must
+    fail (like a strict xfail), so a fix shows up; False skips it.
+    """
     # Feed both sides what JAX computes on: int64/float64 become 32-bit without x64.
     args = jax.tree_util.tree_map(lambda a: np.asarray(jnp.asarray(a)), list(args))
     model = to_onnx(fn, list(specs if specs is not None else args), input_params=params,
@@ -95,5 +107,60 @@ def check_against_jax(fn: Callable, args: Sequence[Any], *, specs: Sequence[Any]
                                                    runner=web_runner)
         if not ok:
             raise AssertionError(message)
+    if specs is None and params is None and dynamic_batch is not False \
+            and os.environ.get(DYNAMIC_BATCH_ENV, "1") != "0":
+        _check_dynamic_batch_or_limit(fn, args, dynamic_batch, rtol=rtol, atol=atol, opset=opset)
+    return model
+
+
+def _check_dynamic_batch_or_limit(fn: Callable, args: Sequence[Any], limit: bool | str, *,
+                                  rtol: float, atol: float, opset: int) -> None:
+    if limit is True:
+        check_dynamic_batch(fn, args, rtol=rtol, atol=atol, opset=opset)
+        return
+    try:
+        checked = check_dynamic_batch(fn, args, rtol=rtol, atol=atol, opset=opset)
+    except Exception:
+        return  # the documented limitation
+    if checked is not None:
+        raise AssertionError(f"the symbolic-batch export now works; drop the limitation "
+                             f"({limit!r})")
+
+
+def check_dynamic_batch(fn: Callable, args: Sequence[Any], *, rtol: float, atol: float,
+                        opset: int = 23, sizes: Sequence[int] = DYNAMIC_BATCH_SIZES
+                        ) -> onnx.ModelProto | None:
+    """When every arg has the same leading dim and JAX can export fn with that dim
+    symbolic ("B"), exports it so once and compares with JAX at each batch size in
+    `sizes` (rows of the args repeated). Returns the model, or None when fn is not
+    batch-polymorphic (JAX itself refuses), which is the function's property."""
+    leaves, tree = jax.tree_util.tree_flatten(list(args))
+    if not leaves or any(np.ndim(a) == 0 for a in leaves):
+        return None
+    n = leaves[0].shape[0]
+    if n == 0 or any(a.shape[0] != n for a in leaves):
+        return None
+    (batch,) = jax.export.symbolic_shape("B")
+    specs = jax.tree_util.tree_unflatten(
+        tree, [jax.ShapeDtypeStruct((batch, *a.shape[1:]), a.dtype) for a in leaves])
+    try:
+        jax.export.export(jax.jit(plain_function(fn)), platforms=["cpu"])(*specs)
+    except Exception:  # e.g. fn reshapes to a fixed size: not batch-polymorphic
+        return None
+    batches = [jax.tree_util.tree_map(lambda a, size=size: np.take(a, np.arange(size) % n,
+                                                                    axis=0), args)
+               for size in sizes]
+    try:  # the export may hold shape assertions that only some sizes meet
+        expectations = [jax.tree_util.tree_leaves(jax.jit(plain_function(fn))(*b))
+                        for b in batches]
+    except Exception:
+        return None
+    model = to_onnx(fn, list(specs), opset=opset)
+    onnx.checker.check_model(model, full_check=True)
+    for size, sized, expected in zip(sizes, batches, expectations):
+        try:
+            assert_outputs_close(expected, run_onnx(model, sized), rtol=rtol, atol=atol)
+        except Exception as e:
+            raise AssertionError(f"exported with a symbolic batch B, at B={size}: {e}") from e
     return model
 

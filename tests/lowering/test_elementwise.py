@@ -260,3 +260,20 @@ def test_compare_totalorder_orders_signed_zeros_and_nan():
     got = run_onnx(model, [x, y])
     for name, want, have in zip(["lt", "le", "gt", "ge", "eq", "ne"], expected, got):
         np.testing.assert_array_equal(have, np.array(want), err_msg=name)
+
+
+def test_logistic_written_as_stablehlo():
+    """JAX writes sigmoid as 1/(1+exp(-x)); other producers emit stablehlo.logistic."""
+    from jax2onnx_hlo import from_stablehlo
+    from jax2onnx_hlo.testing import run_onnx
+
+    module = """
+    func.func @main(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
+      %0 = stablehlo.logistic %x : tensor<2x3xf32>
+      return %0 : tensor<2x3xf32>
+    }"""
+    model = from_stablehlo(module)
+    x = _x(shape=(2, 3))
+    (got,) = run_onnx(model, [x])
+    np.testing.assert_allclose(got, jax.nn.sigmoid(x), rtol=1e-6, atol=1e-7)
+    assert [n.op_type for n in model.graph.node] == ["Sigmoid"]

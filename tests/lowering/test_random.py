@@ -48,7 +48,10 @@ RANDOM_CASES = [
 
 @pytest.mark.parametrize("name,fn,args", RANDOM_CASES, ids=[c[0] for c in RANDOM_CASES])
 def test_jax_random(name, fn, args):
-    check_against_jax(fn, args, rtol=1e-6, atol=1e-6)
+    limit = True
+    if name in ("rbg_key", "unsafe_rbg_key"):  # a shape taken from the symbolic batch
+        limit = "custom_call @stablehlo.dynamic_rng_bit_generator has no rule"
+    check_against_jax(fn, args, rtol=1e-6, atol=1e-6, dynamic_batch=limit)
 
 
 def test_random_key_input_changes_the_numbers():

@@ -88,7 +88,10 @@ CASES = [
 
 @pytest.mark.parametrize("name,fn,args,tol", CASES, ids=[c[0] for c in CASES])
 def test_reduce(name, fn, args, tol):
-    check_against_jax(fn, args, rtol=tol, atol=tol)
+    # XLA assumes init values are identities: with a non-identity init over an axis of
+    # size 1 (B=1) it skips the init, where the spec (and this converter) applies it.
+    limit = "XLA skips a non-identity init over a size-1 axis" if name == "two_pairs" else True
+    check_against_jax(fn, args, rtol=tol, atol=tol, dynamic_batch=limit)
 
 
 X64_CASES = [

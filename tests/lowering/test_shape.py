@@ -108,7 +108,10 @@ CASES = [
 def test_shape_op(name, fn, shapes, dtype):
     args = [_x(shape, dtype, seed) for seed, shape in enumerate(shapes)]
     tol = 1e-3 if dtype == f16 else 1e-6
-    model = check_against_jax(fn, args, rtol=tol, atol=tol)
+    # x[..., ::-1] style indexing with a symbolic leading dim is a batched dynamic_gather.
+    limit = "batched dynamic_gather is not supported" \
+        if name == "reverse_last_axis_indexing" else True
+    model = check_against_jax(fn, args, rtol=tol, atol=tol, dynamic_batch=limit)
     # Every node a rule built says where in this file its op came from.
     for node in model.graph.node:
         source = {p.key: p.value for p in node.metadata_props}.get("jax2onnx_hlo.source")
