@@ -41,6 +41,10 @@ def run_passes(model: ir.Model, weight_names: Collection[str] = ()) -> ir.Model:
     common.NameFixPass()(model)  # folded values become initializers: names must be unique
     drop_broadcasting_expands(model.graph)
     optimize(model)
+    # Expands of constants too large to fold survive the first round, where the values
+    # a rule made inside had no shapes yet; the optimizer's shape inference gave them.
+    if drop_broadcasting_expands(model.graph):
+        common.RemoveUnusedNodesPass()(model)
     shrink_splat_constants(model.graph, weight_names)
     common.CommonSubexpressionEliminationPass()(model)
     if fuse(model):  # fold the reshaped scales of fused norms, drop what the fusions left

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from jax2onnx_hlo import to_onnx
 from jax2onnx_hlo.testing import check_against_jax, random_array
 
 
@@ -116,3 +117,10 @@ def test_gemm_bias_must_broadcast_to_the_product():
     model = check_against_jax(f, [random_array((3, 4)), random_array((4, 5), seed=1),
                                   random_array((2, 3, 5), seed=2)])
     assert "Gemm" not in _ops(model)
+
+
+def test_gelu_fuses_at_sizes_too_large_to_fold():
+    """The erfc polynomial's constants broadcast to the full tensor; above the folding size
+    limit their Expands survive the first cleanup and must still go before fusion."""
+    model = to_onnx(lambda x: jax.nn.gelu(x, approximate=False), [(2, 128, 3072)])
+    assert [n.op_type for n in model.graph.node] == ["Gelu"]
