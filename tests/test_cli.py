@@ -60,7 +60,21 @@ def linen_cnn():
     return (lambda x: module.apply(params, x)), (2, 8, 8, 1)
 
 
-MODELS = {"nnx_mlp": nnx_mlp, "nnx_cnn": nnx_cnn, "linen_cnn": linen_cnn}
+def zoo_model(name):
+    """A model of the benchmark zoo at tiny size (ViT, GPT-2-style decoder, Equinox MLP)."""
+    def build():
+        from benchmarks import zoo  # the repository's folder (python -m pytest runs from it)
+
+        model, make_inputs = zoo.build(name, tiny=True)
+        (x,) = make_inputs(2)
+        if x.dtype != np.float32:
+            raise AssertionError(f"{name} takes {x.dtype}; this test feeds float32")
+        return (lambda v: model(v)), x.shape
+    return build
+
+
+MODELS = {"nnx_mlp": nnx_mlp, "nnx_cnn": nnx_cnn, "linen_cnn": linen_cnn,
+          "nnx_vit": zoo_model("vit_b16"), "equinox_mlp": zoo_model("equinox_mlp")}
 
 
 @pytest.mark.parametrize("build", MODELS.values(), ids=MODELS.keys())
