@@ -16,8 +16,10 @@ from jax import export as jax_export
 
 from . import __version__
 from .convert import GraphInput, ModuleLowering, ir_version_for
+from .layout import adapt_layout
 from .module import StableHLOModule, load_module
 from .passes import run_passes
+from .precision import upcast_to_float32
 from .save import check_return_mode, deliver, write_text_atomically
 from .specs import to_shape_dtype_structs
 from .trace import TracedProgram, trace
@@ -26,6 +28,8 @@ __all__ = ["SUPPORTED_OPSETS", "from_stablehlo", "to_onnx"]
 
 SUPPORTED_OPSETS = range(18, 24)
 EXPORT_MODES = ("standard", "web")
+# (inputs_as_nchw, outputs_as_nchw): graph input and output positions made channels-first.
+Layout = tuple[Sequence[int], Sequence[int]]
 
 
 def to_onnx(
@@ -44,6 +48,7 @@ def to_onnx(
     input_names: Sequence[str] | None = None,
     output_names: Sequence[str] | None = None,
     export_mode: str = "standard",
+    compute_dtype: str | None = None,
 ):
     """Converts `fn(*inputs, **input_params)`, or a `jax.export.Exported`, to ONNX.
 
@@ -53,13 +58,11 @@ def to_onnx(
     `input_params` (named by their keys); its outputs are the leaves of fn's result.
     An Exported brings its own input shapes: `inputs` may be left out (if given, it must
     match them), and the graph's inputs are its flattened `in_avals`.
+    `compute_dtype="float32"`: a bf16/f16 model computes in float32 inside (ONNX Runtime CPU
+    lacks most bf16 kernels), its inputs and outputs keeping their dtypes.
     """
-    _check_options(opset, return_mode, output_path, export_mode)
-    if inputs_as_nchw or outputs_as_nchw:
-        raise NotImplementedError(
-            "inputs_as_nchw/outputs_as_nchw are not implemented yet; transpose at the "
-            "model boundary in your function for now"
-        )
+    _check_options(opset, return_mode, output_path, export_mode, compute_dtype)
+    layout = (list(inputs_as_nchw or ()), list(outputs_as_nchw or ()))
     if isinstance(fn, jax_export.Exported):
         if input_params:
             raise ValueError("input_params cannot be given for a jax.export.Exported: its "
@@ -68,8 +71,8 @@ def to_onnx(
             _check_specs_match(fn, inputs)
         model = convert_loaded(load_module(fn), opset=opset, model_name=model_name,
                                 input_names=input_names, output_names=output_names,
-                                record_file=record_primitive_calls_file)
-        return deliver(model, return_mode, output_path, export_mode)
+                                record_file=record_primitive_calls_file, layout=layout)
+        return _deliver(model, return_mode, output_path, export_mode, compute_dtype)
     if not isinstance(inputs, (list, tuple)):
         raise TypeError(
             f"inputs must be a list with one spec per positional argument of fn, "
@@ -88,8 +91,8 @@ def to_onnx(
     names = [f"input_{i}" for i in range(n_args)] + list(input_params)
     model = convert_traced(traced, names, opset=opset, model_name=model_name,
                            input_names=input_names, output_names=output_names,
-                           record_file=record_primitive_calls_file)
-    return deliver(model, return_mode, output_path, export_mode)
+                           record_file=record_primitive_calls_file, layout=layout)
+    return _deliver(model, return_mode, output_path, export_mode, compute_dtype)
 
 
 def from_stablehlo(
@@ -103,6 +106,7 @@ def from_stablehlo(
     model_name: str = "jax_model",
     export_mode: str = "standard",
     record_primitive_calls_file: str | os.PathLike | None = None,
+    compute_dtype: str | None = None,
 ):
     """Converts a StableHLO module to ONNX.
 
@@ -110,20 +114,30 @@ def from_stablehlo(
     bytes `jax.export.Exported.serialize()` wrote, a path to a file of any of those, or an
     Exported. The entry is `func.func @main` (else the module's single public function).
     Input names come from the argument names JAX recorded, else `input_<i>`.
+    `compute_dtype` as for to_onnx.
     """
-    _check_options(opset, return_mode, output_path, export_mode)
+    _check_options(opset, return_mode, output_path, export_mode, compute_dtype)
     model = convert_loaded(load_module(module), opset=opset, model_name=model_name,
                             input_names=input_names, output_names=output_names,
                             record_file=record_primitive_calls_file)
-    return deliver(model, return_mode, output_path, export_mode)
+    return _deliver(model, return_mode, output_path, export_mode, compute_dtype)
 
 
 def _check_options(opset: int, return_mode: str, output_path: str | os.PathLike | None,
-                   export_mode: str) -> None:
+                   export_mode: str, compute_dtype: str | None) -> None:
     _check_opset(opset)
     check_return_mode(return_mode, output_path)
     if export_mode not in EXPORT_MODES:
         raise ValueError(f"export_mode={export_mode!r} is not one of {EXPORT_MODES}")
+    if compute_dtype not in (None, "float32"):
+        raise ValueError(f"compute_dtype={compute_dtype!r} is not one of None, 'float32'")
+
+
+def _deliver(model: ir.Model, return_mode: str, output_path: str | os.PathLike | None,
+             export_mode: str, compute_dtype: str | None):
+    if compute_dtype == "float32":
+        model = upcast_to_float32(model)
+    return deliver(model, return_mode, output_path, export_mode)
 
 
 def _check_specs_match(exported: jax_export.Exported, inputs: Sequence[Any]) -> None:
@@ -167,7 +181,8 @@ def symbolic_dim_names(shape: Sequence[Any]) -> dict[int, str]:
 def convert_traced(traced: TracedProgram, default_input_names: list[str], *, opset: int,
                    model_name: str, input_names: Sequence[str] | None,
                    output_names: Sequence[str] | None,
-                   record_file: str | os.PathLike | None = None) -> ir.Model:
+                   record_file: str | os.PathLike | None = None,
+                   layout: Layout = ((), ())) -> ir.Model:
     """The model of a traced callable: its weights become initializers."""
     exported = traced.exported
     inputs = [GraphInput(name, array) for name, array in traced.weights]
@@ -182,12 +197,13 @@ def convert_traced(traced: TracedProgram, default_input_names: list[str], *, ops
     return convert_module(load_module(exported), inputs, outputs, opset=opset,
                           model_name=model_name, out_avals=exported.out_avals,
                           weight_names=[name for name, _ in traced.weights],
-                          record_file=record_file)
+                          record_file=record_file, layout=layout)
 
 
 def convert_loaded(loaded: StableHLOModule, *, opset: int, model_name: str,
                     input_names: Sequence[str] | None, output_names: Sequence[str] | None,
-                    record_file: str | os.PathLike | None) -> ir.Model:
+                    record_file: str | os.PathLike | None,
+                    layout: Layout = ((), ())) -> ir.Model:
     """The model of a loaded module; an Exported's avals give its symbolic dim names."""
     arg_names = loaded.arg_names()
     exported = loaded.exported
@@ -209,7 +225,8 @@ def convert_loaded(loaded: StableHLOModule, *, opset: int, model_name: str,
     n_outputs = len(loaded.signature()[1])
     outputs = _apply_names([f"output_{i}" for i in range(n_outputs)], output_names, "output")
     return convert_module(loaded, inputs, outputs, opset=opset, model_name=model_name,
-                          out_avals=out_avals, record_file=record_file, unused_inputs=unused)
+                          out_avals=out_avals, record_file=record_file, unused_inputs=unused,
+                          layout=layout)
 
 
 def _unique(names: list[str]) -> list[str]:
@@ -231,7 +248,8 @@ def convert_module(loaded: StableHLOModule, inputs: list[GraphInput], output_nam
                    *, opset: int, model_name: str, out_avals: Sequence[Any] | None = None,
                    weight_names: Sequence[str] = (),
                    record_file: str | os.PathLike | None = None,
-                   unused_inputs: Sequence[tuple[int, ir.Value]] = ()) -> ir.Model:
+                   unused_inputs: Sequence[tuple[int, ir.Value]] = (),
+                   layout: Layout = ((), ())) -> ir.Model:
     """Lowers a loaded module to a cleaned ONNX model: the one path every entry point takes.
 
     `unused_inputs` are (position, value) graph inputs the module does not take.
@@ -247,6 +265,7 @@ def convert_module(loaded: StableHLOModule, inputs: list[GraphInput], output_nam
         names = symbolic_dim_names(aval.shape)
         if names and value.shape is not None:
             value.shape = ir.Shape([names.get(a, d) for a, d in enumerate(value.shape)])
+    adapt_layout(graph, *layout)  # before the passes, which cancel the transposes
     graph.name = model_name
     graph.opset_imports[""] = opset
     model = ir.Model(

@@ -88,7 +88,8 @@ def collect() -> dict[str, list[str]]:
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "ops.tsv"
         env = {**os.environ, "JAX2ONNX_HLO_OP_LOG": str(log)}
-        subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-x",
+        # Two workers append whole lines to the log (one write per conversion).
+        subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "2", "-x",
                         str(ROOT / "tests"), "--deselect",
                         "tests/test_project.py::test_coverage_doc_is_current"],
                        cwd=ROOT, env=env, check=True)

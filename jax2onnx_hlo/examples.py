@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 from flax import nnx
 
-__all__ = ["EXAMPLES", "Example", "MLP", "CNN"]
+__all__ = ["CNN", "EXAMPLES", "MLP", "ViT", "Example"]
 
 
 class MLP(nnx.Module):
@@ -43,6 +44,51 @@ class CNN(nnx.Module):
         x = nnx.max_pool(nnx.relu(self.conv2(x)), window_shape=(2, 2), strides=(2, 2))
         x = x.reshape(x.shape[0], -1)
         return nnx.log_softmax(self.linear2(nnx.relu(self.linear1(x))))
+
+
+class PatchEmbedding(nnx.Module):
+    def __init__(self, patch: int, channels: int, dim: int, *, rngs: nnx.Rngs):
+        self.conv = nnx.Conv(channels, dim, kernel_size=(patch, patch), strides=(patch, patch),
+                             padding="VALID", rngs=rngs)
+
+    def __call__(self, x):
+        x = self.conv(x)
+        return x.reshape(x.shape[0], -1, x.shape[-1])
+
+
+class EncoderBlock(nnx.Module):
+    def __init__(self, dim: int, heads: int, *, rngs: nnx.Rngs):
+        self.norm1 = nnx.LayerNorm(dim, rngs=rngs)
+        self.attention = nnx.MultiHeadAttention(heads, dim, decode=False, rngs=rngs)
+        self.norm2 = nnx.LayerNorm(dim, rngs=rngs)
+        self.mlp_in = nnx.Linear(dim, 2 * dim, rngs=rngs)
+        self.mlp_out = nnx.Linear(2 * dim, dim, rngs=rngs)
+        self.dropout = nnx.Dropout(0.1, rngs=rngs)
+
+    def __call__(self, x):
+        x = x + self.dropout(self.attention(self.norm1(x)))
+        return x + self.mlp_out(nnx.gelu(self.mlp_in(self.norm2(x))))
+
+
+class ViT(nnx.Module):
+    """A small ViT-style encoder: 4x4 patches of 16x16x3 images, a class token, two
+    pre-norm attention blocks, a softmax head."""
+
+    def __init__(self, *, rngs: nnx.Rngs, dim: int = 32, depth: int = 2, classes: int = 10):
+        self.embed = PatchEmbedding(4, 3, dim, rngs=rngs)
+        self.cls = nnx.Param(jax.random.normal(rngs.params(), (1, 1, dim)))
+        self.position = nnx.Param(jax.random.normal(rngs.params(), (1, 17, dim)) * 0.02)
+        self.blocks = nnx.List([EncoderBlock(dim, 4, rngs=rngs) for _ in range(depth)])
+        self.norm = nnx.LayerNorm(dim, rngs=rngs)
+        self.head = nnx.Linear(dim, classes, rngs=rngs)
+
+    def __call__(self, x):
+        x = self.embed(x)
+        cls = jnp.broadcast_to(self.cls[...], (x.shape[0], 1, x.shape[-1]))
+        x = jnp.concatenate([cls, x], axis=1) + self.position[...]
+        for block in self.blocks:
+            x = block(x)
+        return nnx.softmax(self.head(self.norm(x[:, 0])))
 
 
 @dataclass

@@ -12,6 +12,7 @@ import onnxscript.optimizer
 import onnxscript.rewriter
 
 from .fusions import fuse
+from .layout import sink_transposes
 from .portability import route_where_types
 
 __all__ = [
@@ -45,6 +46,8 @@ def run_passes(model: ir.Model, weight_names: Collection[str] = ()) -> ir.Model:
     # a rule made inside had no shapes yet; the optimizer's shape inference gave them.
     if drop_broadcasting_expands(model.graph):
         common.RemoveUnusedNodesPass()(model)
+    if sink_transposes(model.graph):  # NCHW Conv -> bias, relu -> NCHW Conv: pairs cancel
+        optimize(model)
     shrink_splat_constants(model.graph, weight_names)
     common.CommonSubexpressionEliminationPass()(model)
     if fuse(model):  # fold the reshaped scales of fused norms, drop what the fusions left

@@ -22,6 +22,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from .layout import channels_first, channels_last
 from .specs import is_shape_tuple
 
 __all__ = [
@@ -129,9 +130,10 @@ def allclose(
 ) -> tuple[bool, str]:
     """Runs `fn` under JAX and the model under ONNX Runtime (CPU) on the same inputs and
     compares every output. `inputs` are arrays, or shape tuples / ShapeDtypeStructs sampled
-    with a fixed seed (named dims get size 2). Returns (passed, message)."""
-    if inputs_as_nchw or outputs_as_nchw:
-        raise NotImplementedError("inputs_as_nchw/outputs_as_nchw are not supported yet")
+    with a fixed seed (named dims get size 2), in fn's (channels-last) layout; for a model
+    exported with inputs_as_nchw / outputs_as_nchw, pass the same positions so those inputs
+    are fed channels-first and those outputs compared channels-last. Returns (passed,
+    message)."""
     with jax.enable_x64(enable_double_precision):
         args = sample_inputs(list(inputs))
         params = dict(input_params or {})
@@ -140,15 +142,26 @@ def allclose(
     feeds = [np.asarray(jnp.asarray(a)) if not enable_double_precision else np.asarray(a)
              for a in jax.tree_util.tree_leaves(args)]
     feeds += [np.asarray(v) for v in params.values()]
-    model_inputs = session.get_inputs()
-    if len(model_inputs) != len(feeds):
-        return False, (
-            f"the model takes {len(model_inputs)} inputs "
-            f"({', '.join(i.name for i in model_inputs)}), {len(feeds)} were given"
-        )
-    got = session.run(None, {i.name: v for i, v in zip(model_inputs, feeds)})
+    named_feeds, problem = _named_feeds(session, feeds, inputs_as_nchw)
+    if problem:
+        return False, problem
+    got = session.run(None, named_feeds)
+    got = [channels_last(v) if i in set(outputs_as_nchw or ()) else v
+           for i, v in enumerate(got)]
     names = [o.name for o in session.get_outputs()]
     return compare_outputs(expected, got, rtol, atol, names)
+
+
+def _named_feeds(session: ort.InferenceSession, feeds: list[np.ndarray],
+                 inputs_as_nchw: Sequence[int] | None) -> tuple[dict, str | None]:
+    """The model's input names -> values (channels-first where asked), or why not."""
+    model_inputs = session.get_inputs()
+    if len(model_inputs) != len(feeds):
+        return {}, (f"the model takes {len(model_inputs)} inputs "
+                    f"({', '.join(i.name for i in model_inputs)}), {len(feeds)} were given")
+    first = set(inputs_as_nchw or ())
+    return {i.name: channels_first(v) if k in first else v
+            for k, (i, v) in enumerate(zip(model_inputs, feeds))}, None
 
 
 def plain_function(fn: Callable) -> Callable:
@@ -187,8 +200,6 @@ def allclose_onnxruntime_web(
     (`runner="chrome"`; default from $JAX2ONNX_HLO_ONNXRUNTIME_WEB_RUNNER, else "node"),
     and compares every output. `inputs` as for `allclose`. Returns (passed, message); when
     Node.js, the npm packages or Chromium are missing, (False, how to install them)."""
-    if inputs_as_nchw:
-        raise NotImplementedError("inputs_as_nchw is not supported yet")
     runner = runner or os.environ.get(RUNNER_ENV) or "node"
     if runner not in WEB_RUNNERS:
         raise ValueError(f"runner={runner!r} is not one of {WEB_RUNNERS}")
@@ -199,13 +210,9 @@ def allclose_onnxruntime_web(
     session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
     feeds = [np.asarray(a) for a in jax.tree_util.tree_leaves(sample_inputs(list(inputs)))]
     feeds += [np.asarray(v) for v in (input_params or {}).values()]
-    model_inputs = session.get_inputs()
-    if len(model_inputs) != len(feeds):
-        return False, (
-            f"the model takes {len(model_inputs)} inputs "
-            f"({', '.join(i.name for i in model_inputs)}), {len(feeds)} were given"
-        )
-    named_feeds = {i.name: v for i, v in zip(model_inputs, feeds)}
+    named_feeds, problem = _named_feeds(session, feeds, inputs_as_nchw)
+    if problem:
+        return False, problem
     expected = session.run(None, named_feeds)
     names = [o.name for o in session.get_outputs()]
     with tempfile.TemporaryDirectory(prefix="jax2onnx_hlo_web_") as tmp:

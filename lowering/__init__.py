@@ -51,6 +51,7 @@ from . import (  # noqa: E402, F401
     composites,
     control_flow,
     convolution,
+    cumulative,
     dot,
     dynamic_shape,
     elementwise,

@@ -10,9 +10,10 @@ import onnx_ir as ir
 
 from . import lowers
 from .context import LoweringContext
-from .convolution import crop_negative_padding, dilate_axes
+from .convolution import crop_negative_padding
 from .cumulative import cumulative_window
 from .regions import binary_reducer, reducer_identity
+from .shape import _interior_pad
 from .types import TensorSpec, numpy_dtype
 
 _REDUCERS = {"stablehlo.maximum": "Max", "stablehlo.minimum": "Min", "stablehlo.add": "Add"}
@@ -21,6 +22,7 @@ _MAX_POOL_TYPES = {ir.DataType.FLOAT, ir.DataType.DOUBLE, ir.DataType.FLOAT16,
                    ir.DataType.INT8, ir.DataType.UINT8}
 _NEGATABLE_TYPES = {ir.DataType.FLOAT, ir.DataType.DOUBLE, ir.DataType.FLOAT16}
 _CONV_TYPES = {ir.DataType.FLOAT, ir.DataType.FLOAT16}
+_INT64_MAX = np.iinfo(np.int64).max
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,6 @@ class _Window:
     strides: list[int]
     dilations: list[int]
     pads: list[int]  # ONNX order: all begins, then all ends; never negative
-    out_shape: list[int]
 
 
 @lowers("stablehlo.reduce_window")
@@ -40,8 +41,11 @@ def reduce_window(ctx: LoweringContext, *operands: ir.Value) -> list[ir.Value]:
     strided slices, on the pooled axes moved last and the other axes folded into [P, 1, ...].
     Cumulative windows (cumsum & co.) -> CumSum or a log-step scan.
 
-    Limits: bodies other than add/multiply/max/min (e.g. cumlogsumexp), several inputs, and
-    pooling along a dynamic axis are refused; multiply only as a cumulative window.
+    Axes of dynamic size may be pooled or kept: the folding Reshapes then read their sizes
+    from the runtime shape.
+
+    Limits: bodies other than add/multiply/max/min (e.g. cumlogsumexp) and several inputs
+    are refused; multiply only as a cumulative window.
     """
     if len(operands) != 2:
         raise ctx.error(f"reduce_window over {len(operands) // 2} inputs (a variadic window "
@@ -64,8 +68,6 @@ def reduce_window(ctx: LoweringContext, *operands: ir.Value) -> list[ir.Value]:
     padding = np.asarray(ctx.attr("padding", np.zeros((rank, 2), np.int64))).reshape(rank, 2)
     pooled = [a for a in range(rank)
               if dims[a] > 1 or strides[a] > 1 or base_dilations[a] > 1 or padding[a].any()]
-    if any(spec.shape[a] is None for a in pooled):
-        raise ctx.error("reduce_window over an axis of dynamic size is not supported")
     identity = reducer_identity(op_type, spec)
     result = x
     if pooled:
@@ -77,14 +79,13 @@ def reduce_window(ctx: LoweringContext, *operands: ir.Value) -> list[ir.Value]:
             strides=[strides[a] for a in pooled],
             dilations=[ctx.attr("window_dilations", [1] * rank)[a] for a in pooled],
             pads=[max(int(padding[a][side]), 0) for side in (0, 1) for a in pooled],
-            out_shape=[ctx.out.shape[a] for a in pooled],
         )
         folded = _fold(ctx, x, spec, kept, pooled, fold)
         # Holes from base dilation and padded edges take no part in a window (as in XLA;
         # the spec fills them with init, which differs only for a non-identity sum init).
         fill = ctx.scalar_like(identity, spec)
-        folded = dilate_axes(ctx, folded, [None, None] + [spec.shape[a] for a in pooled],
-                             [base_dilations[a] for a in pooled], 2, fill)
+        folded = _dilate(ctx, folded, [None, None] + [spec.shape[a] for a in pooled],
+                         [base_dilations[a] for a in pooled], fill)
         folded = crop_negative_padding(ctx, folded, padding[pooled], 2)
         channels = 1 if fold else spec.shape[kept[1]]
         pooled_result = _pool(ctx, folded, fill, op_type, spec.dtype, window, channels)
@@ -125,12 +126,15 @@ def _pool(ctx: LoweringContext, x: ir.Value, fill: ir.Value, op_type: str,
 def _reduce_by_slices(ctx: LoweringContext, x: ir.Value, op_type: str,
                       window: _Window) -> ir.Value:
     """A box window reduces one axis at a time: per axis, combine the `dims[i]` strided
-    slices that hold each window's i-th element (padding must already be explicit)."""
-    for i, (k, s, d, o) in enumerate(zip(window.dims, window.strides, window.dilations,
-                                          window.out_shape)):
+    slices that hold each window's i-th element (padding must already be explicit).
+
+    Element j of every window lies in [j * d, L - (k - 1 - j) * d) with step s, L the axis
+    length: the same count for every j, and no static length needed."""
+    for i, (k, s, d) in enumerate(zip(window.dims, window.strides, window.dilations)):
         if k == 1 and s == 1:
             continue
-        parts = [ctx.b.Slice(x, ctx.i64([j * d]), ctx.i64([j * d + (o - 1) * s + 1]),
+        parts = [ctx.b.Slice(x, ctx.i64([j * d]),
+                             ctx.i64([-(k - 1 - j) * d if j < k - 1 else _INT64_MAX]),
                              ctx.i64([2 + i]), ctx.i64([s])) for j in range(k)]
         if op_type == "Add":  # Sum would take them all, but floats only
             x = functools.reduce(ctx.b.Add, parts)
@@ -146,7 +150,26 @@ def _fold(ctx: LoweringContext, x: ir.Value, spec: TensorSpec, kept: list[int],
     if perm != sorted(perm):
         x = ctx.b.Transpose(x, perm=perm)
     if fold:
-        x = ctx.b.Reshape(x, ctx.i64([-1, 1, *(spec.shape[a] for a in pooled)]))
+        sizes = [spec.shape[a] for a in pooled]
+        if None in sizes:  # the pooled dims as the runtime has them
+            target = ctx.b.Concat(ctx.i64([-1, 1]), ctx.b.Shape(x, start=len(kept)), axis=0)
+        else:
+            target = ctx.i64([-1, 1, *sizes])
+        x = ctx.b.Reshape(x, target)
+    return x
+
+
+def _dilate(ctx: LoweringContext, x: ir.Value, shape: list[int | None],
+            dilation: list[int], fill: ir.Value) -> ir.Value:
+    """Inserts dilation[i] - 1 copies of `fill` between neighbours along axis 2 + i, reading
+    dynamic sizes from the runtime shape."""
+    shape = list(shape)
+    for i, factor in enumerate(dilation):
+        axis = 2 + i
+        if factor > 1 and (shape[axis] is None or shape[axis] > 0):
+            x = _interior_pad(ctx, x, fill, shape, axis, factor - 1)
+            if shape[axis] is not None:
+                shape[axis] += (shape[axis] - 1) * (factor - 1)
     return x
 
 
@@ -158,9 +181,12 @@ def _unfold(ctx: LoweringContext, x: ir.Value, source: ir.Value, kept: list[int]
         shape = [ctx.out.shape[a] for a in perm]
         if all(d is not None for d in shape):
             target = ctx.i64(shape)
-        else:
-            kept_dims = ctx.b.Gather(ctx.b.Shape(source), ctx.i64(kept), axis=0)
-            target = ctx.b.Concat(kept_dims, ctx.i64(shape[len(kept):]), axis=0)
+        else:  # kept dims from the input, pooled ones from the pooled result
+            parts = [ctx.b.Gather(ctx.b.Shape(source), ctx.i64(kept), axis=0)] if kept else []
+            pooled_dims = shape[len(kept):]
+            parts.append(ctx.b.Shape(x, start=2) if None in pooled_dims
+                         else ctx.i64(pooled_dims))
+            target = parts[0] if len(parts) == 1 else ctx.b.Concat(*parts, axis=0)
         x = ctx.b.Reshape(x, target)
     if perm != sorted(perm):
         x = ctx.b.Transpose(x, perm=[perm.index(a) for a in range(len(perm))])

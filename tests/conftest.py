@@ -22,8 +22,13 @@ def _log_converted_ops(monkeypatch, request):
         try:
             return lower(self, *args, **kwargs)
         finally:
-            with open(_OP_LOG, "a") as log:
-                log.writelines(f"{line.split(chr(9))[0]}\t{request.node.nodeid}\n"
-                               for line in self.record)
+            lines = "".join(f"{line.split(chr(9))[0]}\t{request.node.nodeid}\n"
+                            for line in self.record)
+            # One O_APPEND write per conversion, so parallel workers do not interleave.
+            fd = os.open(_OP_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, lines.encode())
+            finally:
+                os.close(fd)
 
     monkeypatch.setattr(ModuleLowering, "lower", lower_and_log)

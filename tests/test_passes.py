@@ -41,3 +41,14 @@ def test_folded_weights_keep_their_names():
 def test_where_with_expanded_scalar_branch():
     check_against_jax(lambda x: jnp.where(x > 0, x, 0.0), [random_array((5, 3))])
     check_against_jax(lambda x: jnp.where(x > 0, 1.0, np.float32(-1)), [random_array((5, 3))])
+
+
+def test_transposes_sink_through_bias_and_relu_and_cancel():
+    """NHWC convs lower to Transpose/Conv/Transpose; between two convs the pair around
+    bias + relu cancels once the Transpose moves below them."""
+    from jax2onnx_hlo.examples import CNN as Net
+
+    model = check_against_jax(_eval(Net(rngs=nnx.Rngs(0))), [random_array((2, 28, 28, 1))],
+                              rtol=1e-4)
+    op_types = [n.op_type for n in model.graph.node]
+    assert op_types.count("Transpose") == 2, op_types  # the input, and before the flatten

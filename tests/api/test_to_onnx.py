@@ -6,6 +6,7 @@ import numpy as np
 import onnx
 import onnx_ir as ir
 import pytest
+from jax import lax
 
 from jax2onnx_hlo import ConversionError, to_onnx
 from jax2onnx_hlo.testing import check_against_jax, random_array, run_onnx
@@ -190,6 +191,19 @@ def test_unknown_export_mode():
         to_onnx(affine, [(2,)], export_mode="fast")
 
 
-def test_nchw_options_are_refused_until_implemented():
-    with pytest.raises(NotImplementedError, match="inputs_as_nchw"):
-        to_onnx(affine, [(1, 4, 4, 3)], inputs_as_nchw=[0])
+def test_input_params_stay_model_inputs_and_keep_both_branches():
+    """A runtime flag given in input_params is a graph input named by its key; the
+    branches it selects both stay in the graph, and the model follows the flag at run time."""
+
+    def f(x, *, deterministic, scale):
+        noisy = lax.cond(deterministic, lambda v: v, lambda v: v * 0.5 + 1.0, x)
+        return jnp.where(deterministic, noisy, -noisy) * scale
+
+    x = random_array((2, 3))
+    model = to_onnx(f, [x], input_params={"deterministic": True, "scale": 2.0})
+    assert [i.name for i in model.graph.input] == ["input_0", "deterministic", "scale"]
+    assert model.graph.input[1].type.tensor_type.elem_type == onnx.TensorProto.BOOL
+    for flag in (True, False):
+        params = {"deterministic": np.bool_(flag), "scale": np.float32(2.0)}
+        (got,) = run_onnx(model, [x], params)
+        np.testing.assert_allclose(got, jax.jit(f)(x, **params), rtol=1e-6)

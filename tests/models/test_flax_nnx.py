@@ -1,55 +1,12 @@
 """Flax nnx models against JAX: MLP with BatchNorm/Dropout, CNN, ViT-style encoder."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
 
-from jax2onnx_hlo.examples import CNN, MLP
+from jax2onnx_hlo.examples import CNN, MLP, ViT
 from jax2onnx_hlo.testing import check_against_jax, random_array
-
-
-class PatchEmbedding(nnx.Module):
-    def __init__(self, patch: int, channels: int, dim: int, *, rngs: nnx.Rngs):
-        self.conv = nnx.Conv(channels, dim, kernel_size=(patch, patch), strides=(patch, patch),
-                             padding="VALID", rngs=rngs)
-
-    def __call__(self, x):
-        x = self.conv(x)
-        return x.reshape(x.shape[0], -1, x.shape[-1])
-
-
-class EncoderBlock(nnx.Module):
-    def __init__(self, dim: int, heads: int, *, rngs: nnx.Rngs):
-        self.norm1 = nnx.LayerNorm(dim, rngs=rngs)
-        self.attention = nnx.MultiHeadAttention(heads, dim, decode=False, rngs=rngs)
-        self.norm2 = nnx.LayerNorm(dim, rngs=rngs)
-        self.mlp_in = nnx.Linear(dim, 2 * dim, rngs=rngs)
-        self.mlp_out = nnx.Linear(2 * dim, dim, rngs=rngs)
-        self.dropout = nnx.Dropout(0.1, rngs=rngs)
-
-    def __call__(self, x):
-        x = x + self.dropout(self.attention(self.norm1(x)))
-        return x + self.mlp_out(nnx.gelu(self.mlp_in(self.norm2(x))))
-
-
-class ViT(nnx.Module):
-    def __init__(self, *, rngs: nnx.Rngs, dim: int = 32, depth: int = 2, classes: int = 10):
-        self.embed = PatchEmbedding(4, 3, dim, rngs=rngs)
-        self.cls = nnx.Param(jax.random.normal(rngs.params(), (1, 1, dim)))
-        self.position = nnx.Param(jax.random.normal(rngs.params(), (1, 17, dim)) * 0.02)
-        self.blocks = nnx.List([EncoderBlock(dim, 4, rngs=rngs) for _ in range(depth)])
-        self.norm = nnx.LayerNorm(dim, rngs=rngs)
-        self.head = nnx.Linear(dim, classes, rngs=rngs)
-
-    def __call__(self, x):
-        x = self.embed(x)
-        cls = jnp.broadcast_to(self.cls[...], (x.shape[0], 1, x.shape[-1]))
-        x = jnp.concatenate([cls, x], axis=1) + self.position[...]
-        for block in self.blocks:
-            x = block(x)
-        return nnx.softmax(self.head(self.norm(x[:, 0])))
 
 
 def _eval(model):
