@@ -156,17 +156,34 @@ def _from_weight(value: ir.Value, weight_names: set[str]) -> bool:
 
 
 def _broadcasts_without(node: ir.Node, index: int, shape: ir.Shape | None) -> bool:
-    """Whether node's inputs, with input `index` of `shape`, still broadcast to its output."""
+    """Whether node's inputs, with input `index` of `shape`, still broadcast to its output.
+    Named symbolic dims count: the same name is the same size ("B" with "B", or with 1)."""
     if node.op_type not in _BROADCASTING_OPS or node.domain != "" or shape is None:
         return False
     out_shape = node.outputs[0].shape
-    if out_shape is None or not out_shape.is_static() or not shape.is_static():
-        return False
     shapes = [shape if i == index else v.shape for i, v in enumerate(node.inputs)
               if v is not None]
-    if any(s is None or not s.is_static() for s in shapes):
+    if out_shape is None or any(s is None for s in shapes):
         return False
-    try:
-        return np.broadcast_shapes(*(tuple(s.numpy()) for s in shapes)) == tuple(out_shape.numpy())
-    except ValueError:
-        return False
+    broadcast = _broadcast_dims([_dims(s) for s in shapes])
+    return broadcast is not None and broadcast == _dims(out_shape)
+
+
+def _dims(shape: ir.Shape) -> list[int | str | None]:
+    """A shape's dims: ints, symbolic names, or None where nothing is known."""
+    return [d if isinstance(d, int) else d.value for d in shape]
+
+
+def _broadcast_dims(shapes: list[list[int | str | None]]) -> list[int | str] | None:
+    """numpy broadcasting over known and named dims; None when it cannot be decided."""
+    rank = max(len(s) for s in shapes)
+    result: list[int | str] = []
+    for axis in range(rank):
+        dims = {s[axis - rank + len(s)] for s in shapes if axis - rank + len(s) >= 0}
+        if None in dims:
+            return None
+        dims.discard(1)
+        if len(dims) > 1:
+            return None
+        result.append(dims.pop() if dims else 1)
+    return result

@@ -2,6 +2,7 @@
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from flax import nnx
 
 from jax2onnx_hlo.examples import CNN
@@ -52,3 +53,16 @@ def test_transposes_sink_through_bias_and_relu_and_cancel():
                               rtol=1e-4)
     op_types = [n.op_type for n in model.graph.node]
     assert op_types.count("Transpose") == 2, op_types  # the input, and before the flatten
+
+
+@pytest.mark.parametrize(
+    "shapes,expected",
+    [([[3, 1], [1, 4]], [3, 4]), ([["B", 4], [1, 4]], ["B", 4]), ([["B", 4], ["B", 1]], ["B", 4]),
+     ([["B", 4], [4]], ["B", 4]), ([["B", 4], ["T", 4]], None), ([[None, 4], [1, 4]], None),
+     ([[2, 4], [3, 4]], None), ([[1], [1, 1]], [1, 1])],
+)
+def test_broadcast_with_named_dims(shapes, expected):
+    """Named dims broadcast only with themselves or 1; unknown dims decide nothing."""
+    from jax2onnx_hlo.passes import _broadcast_dims
+
+    assert _broadcast_dims(shapes) == expected
