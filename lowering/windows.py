@@ -108,19 +108,36 @@ def _pool(ctx: LoweringContext, x: ir.Value, fill: ir.Value, op_type: str,
     own_pads = use_conv or use_max_pool and all(
         p < k for p, k in zip(window.pads, window.dims * 2))
     pads = window.pads
-    if any(pads) and not own_pads:
+    padded = any(pads) and not own_pads
+    if padded:
         x = b.Pad(x, ctx.i64([0, 0, *pads[:n], 0, 0, *pads[n:]]), fill, mode="constant")
         pads = [0] * (2 * n)
     attrs = dict(strides=window.strides, pads=pads, dilations=window.dilations)
-    if use_max_pool and op_type == "Max":
-        return b.MaxPool(x, kernel_shape=window.dims, **attrs)
     if use_max_pool:  # min(x) = -max(-x), exact for floats
-        return b.Neg(b.MaxPool(b.Neg(x), kernel_shape=window.dims, **attrs))
+        negate = op_type == "Min"
+        source = b.Neg(x) if negate else x
+        pooled = b.MaxPool(source, kernel_shape=window.dims, **attrs)
+        if padded and dtype in _NEGATABLE_TYPES:
+            pooled = _empty_windows_to_minus_inf(ctx, source, pooled, dtype, window, attrs)
+        return b.Neg(pooled) if negate else pooled
     if use_conv:
         # One group per channel: each sums its own windows.
         ones = ctx.const(np.ones([channels, 1, *window.dims], dtype=numpy_dtype(dtype)))
         return b.Conv(x, ones, group=channels, **attrs)
     return _reduce_by_slices(ctx, x, op_type, window)
+
+
+def _empty_windows_to_minus_inf(ctx: LoweringContext, x: ir.Value, pooled: ir.Value,
+                                dtype: ir.DataType, window: _Window, attrs: dict) -> ir.Value:
+    """ONNX Runtime's MaxPool starts a window at the lowest finite float, so a window that
+    lies wholly in -inf padding gives -FLT_MAX where StableHLO gives -inf: pool an "is
+    above -inf" indicator (NaN counts) and put -inf where a window has nothing above it."""
+    b = ctx.b
+    minus_inf = ctx.const(np.asarray(-np.inf, dtype=numpy_dtype(dtype)))
+    above = b.Cast(b.Not(b.Equal(x, minus_inf)), to=dtype)
+    anything = b.MaxPool(above, kernel_shape=window.dims, **attrs)
+    return b.Where(b.Greater(anything, ctx.const(np.asarray(0, dtype=numpy_dtype(dtype)))),
+                   pooled, minus_inf)
 
 
 def _reduce_by_slices(ctx: LoweringContext, x: ir.Value, op_type: str,
