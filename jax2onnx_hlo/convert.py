@@ -17,11 +17,11 @@ import onnx
 import onnx_ir as ir
 
 from jax2onnx_hlo.lowering import CUSTOM_CALL, rule_for
-from jax2onnx_hlo.lowering.context import LoweringContext
+from jax2onnx_hlo.lowering.context import LoweringContext, attribute_value
 from jax2onnx_hlo.lowering.refusals import COMPLEX, refusal_for
 from jax2onnx_hlo.lowering.types import TensorSpec, tensor_spec
 
-from ._mlir import SourceLocation, source_location, string_attr, symbol_ref
+from ._mlir import SourceLocation, hlo, source_location, string_attr, symbol_ref
 from ._mlir import ir as mlir
 from .errors import ConversionError
 from .functions import MARKER, FunctionDomains
@@ -303,6 +303,7 @@ class FunctionLowering:
                 spec = tensor_spec(mlir_result.type)
                 value.type = ir.TensorType(spec.dtype)
                 value.shape = _merged_shape(value.shape, spec)
+                value.shape = _named_from_operands(op, value.shape, operands)
                 value.name = scope_leaf if len(results) == 1 else f"{scope_leaf}_{i}"
         return results
 
@@ -331,6 +332,77 @@ def _record_line(key: str, op: mlir.OpView, location: SourceLocation) -> str:
     results = ", ".join(str(r.type) for r in op.results)
     where = f"{location.file}:{location.line}" if location.file else "unknown"
     return "\t".join((key, f"({operands})", f"({results})", where, location.scope))
+
+
+# Elementwise ops whose operands of the result's rank have exactly the result's shape (the
+# spec's SameOperandsAndResultShape; select and clamp may take rank-0 operands).
+_SAME_SHAPE_OPS = frozenset(f"stablehlo.{name}" for name in (
+    "add subtract multiply divide remainder power maximum minimum atan2 and or xor "
+    "shift_left shift_right_logical shift_right_arithmetic compare select clamp abs negate "
+    "sign exponential exponential_minus_one log log_plus_one logistic sqrt rsqrt cbrt sine "
+    "cosine tan tanh floor ceil round_nearest_even round_nearest_afz is_finite not convert "
+    "popcnt count_leading_zeros"
+).split())
+
+
+def _named_from_operands(op: mlir.OpView, shape: ir.Shape,
+                         operands: Sequence[ir.Value]) -> ir.Shape:
+    """Names a result's unknown dims after the operand dims they equal by the op's
+    definition (same-shape elementwise ops, transpose, dot_general, convolution's batch):
+    named dims let the passes prove that an Expand is redundant."""
+    sources = _dim_sources(op, len(shape))
+    if sources is None:
+        return shape
+    dims = list(shape)
+    for axis, dim in enumerate(dims):
+        if isinstance(dim, int) or dim.value is not None:
+            continue
+        for operand_index, operand_axis in sources[axis]:
+            known = operands[operand_index].shape if operand_index < len(operands) else None
+            if known is not None and operand_axis < len(known) and \
+                    isinstance(known[operand_axis], ir.SymbolicDim) and \
+                    known[operand_axis].value is not None:
+                dims[axis] = known[operand_axis]
+                break
+    return ir.Shape(dims)
+
+
+def _dim_sources(op: mlir.OpView, rank: int) -> list[list[tuple[int, int]]] | None:
+    """For each result axis, the (operand, axis) pairs of equal size, or None."""
+    name = op.operation.name
+    operand_ranks = [len(tensor_spec(v.type).shape) for v in op.operands]
+    if name in _SAME_SHAPE_OPS:
+        return [[(i, axis) for i, r in enumerate(operand_ranks) if r == rank]
+                for axis in range(rank)]
+    if name == "stablehlo.transpose":
+        return [[(0, p)] for p in attribute_value(op.attributes["permutation"])]
+    if name == "stablehlo.dot_general":
+        numbers = hlo.DotDimensionNumbers(op.attributes["dot_dimension_numbers"])
+        lhs_batch = list(numbers.lhs_batching_dimensions)
+        lhs_used = lhs_batch + list(numbers.lhs_contracting_dimensions)
+        rhs_used = list(numbers.rhs_batching_dimensions) + list(numbers.rhs_contracting_dimensions)
+        order = [(0, a) for a in lhs_batch]
+        order += [(0, a) for a in range(operand_ranks[0]) if a not in lhs_used]
+        order += [(1, a) for a in range(operand_ranks[1]) if a not in rhs_used]
+        return [[pair] for pair in order] if len(order) == rank else None
+    if name == "stablehlo.reduce_window":  # axes the window leaves alone keep their size
+        window = attribute_value(op.attributes["window_dimensions"])
+        strides = _int_list(op, "window_strides", rank)
+        padding = np.zeros((rank, 2), np.int64) if "padding" not in op.attributes else \
+            np.asarray(attribute_value(op.attributes["padding"])).reshape(rank, 2)
+        return [[(0, a)] if window[a] == 1 and strides[a] == 1 and not padding[a].any()
+                and _int_list(op, "base_dilations", rank)[a] == 1 else []
+                for a in range(rank)]
+    if name == "stablehlo.convolution":
+        numbers = hlo.ConvDimensionNumbers(op.attributes["dimension_numbers"])
+        sources: list[list[tuple[int, int]]] = [[] for _ in range(rank)]
+        sources[numbers.output_batch_dimension] = [(0, numbers.input_batch_dimension)]
+        return sources
+    return None
+
+
+def _int_list(op: mlir.OpView, name: str, rank: int) -> list[int]:
+    return list(attribute_value(op.attributes[name])) if name in op.attributes else [1] * rank
 
 
 def _merged_shape(known: ir.Shape | None, spec: TensorSpec) -> ir.Shape:

@@ -203,3 +203,12 @@ def test_unrelated_errors_are_not_restated():
 
     with pytest.raises(ValueError, match="a bug in the user's function"):
         to_onnx(broken, [("B", 4)])
+
+
+def test_symbolic_batch_costs_no_extra_nodes_for_an_mlp():
+    """Result dims named after their operands ("B") let the passes drop the Expands that
+    broadcast biases to the runtime shape: the dynamic MLP is as small as the static one."""
+    static = to_onnx(_mlp(), [(8, 30)])
+    dynamic = to_onnx(_mlp(), [("B", 30)])
+    assert len(dynamic.graph.node) == len(static.graph.node)
+    assert "Expand" not in {n.op_type for n in dynamic.graph.node}
