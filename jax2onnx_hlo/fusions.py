@@ -213,6 +213,12 @@ class _NormBase(pattern.RewriteRuleClassBase):
             dims.pop(0)
         return dims == self._normalized_shape
 
+    def _normalize(self, op, op_type: str, x, scale):
+        """The fused op over the matched axes, statistics in float32 (double for double)."""
+        stash = ir.DataType.DOUBLE if x.dtype == ir.DataType.DOUBLE else ir.DataType.FLOAT
+        return getattr(op, op_type)(x, self._scale_or_ones(op, x, scale), axis=self._axis,
+                                    epsilon=self._epsilon, stash_type=stash)
+
     def _scale_or_ones(self, op, x, scale):
         if scale is None:
             ones = np.ones(self._normalized_shape, dtype=x.dtype.numpy())
@@ -253,9 +259,7 @@ class LayerNormFusion(_NormBase):
         return result
 
     def rewrite(self, op, x, scale=None, **_):
-        stash = ir.DataType.DOUBLE if x.dtype == ir.DataType.DOUBLE else ir.DataType.FLOAT
-        return op.LayerNormalization(x, self._scale_or_ones(op, x, scale), axis=self._axis,
-                                     epsilon=self._epsilon, stash_type=stash)
+        return self._normalize(op, "LayerNormalization", x, scale)
 
 
 class LayerNormBiasFusion(pattern.RewriteRuleClassBase):
@@ -308,9 +312,7 @@ class RMSNormFusion(_NormBase):
         return result
 
     def rewrite(self, op, x, scale=None, **_):
-        stash = ir.DataType.DOUBLE if x.dtype == ir.DataType.DOUBLE else ir.DataType.FLOAT
-        return op.RMSNormalization(x, self._scale_or_ones(op, x, scale), axis=self._axis,
-                                   epsilon=self._epsilon, stash_type=stash)
+        return self._normalize(op, "RMSNormalization", x, scale)
 
 
 # --- Gelu -----------------------------------------------------------------------------
