@@ -20,14 +20,13 @@ from .layout import adapt_layout
 from .module import StableHLOModule, load_module
 from .passes import run_passes
 from .precision import upcast_to_float32
-from .save import check_return_mode, deliver, write_text_atomically
+from .save import check_export_mode, check_return_mode, deliver, write_text_atomically
 from .specs import to_shape_dtype_structs
 from .trace import TracedProgram, trace
 
 __all__ = ["SUPPORTED_OPSETS", "from_stablehlo", "to_onnx"]
 
 SUPPORTED_OPSETS = range(18, 24)
-EXPORT_MODES = ("standard", "web")
 # (inputs_as_nchw, outputs_as_nchw): graph input and output positions made channels-first.
 Layout = tuple[Sequence[int], Sequence[int]]
 
@@ -127,8 +126,7 @@ def _check_options(opset: int, return_mode: str, output_path: str | os.PathLike 
                    export_mode: str, compute_dtype: str | None) -> None:
     _check_opset(opset)
     check_return_mode(return_mode, output_path)
-    if export_mode not in EXPORT_MODES:
-        raise ValueError(f"export_mode={export_mode!r} is not one of {EXPORT_MODES}")
+    check_export_mode(export_mode)
     if compute_dtype not in (None, "float32"):
         raise ValueError(f"compute_dtype={compute_dtype!r} is not one of None, 'float32'")
 

@@ -119,8 +119,9 @@ class ModuleLowering:
             raise ConversionError(
                 f"{len(output_names)} output names for {len(results)} outputs"
             )
-        for value, name in zip(results, output_names):
-            self.graph.outputs.append(self._as_output(value, name))
+        _set_outputs(self.graph, results, None, "main")
+        for value, name in zip(self.graph.outputs, output_names):
+            value.name = name
         return self.graph
 
     def attach_functions(self, model: ir.Model) -> None:
@@ -142,17 +143,6 @@ class ModuleLowering:
         else:
             value.const_value = ir.Tensor(np.asarray(described.array))
             self.graph.register_initializer(value)
-        return value
-
-    def _as_output(self, value: ir.Value, name: str) -> ir.Value:
-        # A graph output must be produced by a node of the graph, once per output.
-        if value.producer() is None or value.is_graph_output():
-            node = ir.Node("", "Identity", [value], num_outputs=1, name=f"{name}/Identity")
-            self.graph.append(node)
-            out = node.outputs[0]
-            out.type, out.shape = value.type, value.shape
-            value = out
-        value.name = name
         return value
 
 
@@ -309,18 +299,20 @@ class FunctionLowering:
 
 
 def _set_outputs(graph: ir.Graph, results: Sequence[ir.Value],
-                 output_specs: Sequence[TensorSpec], name: str) -> None:
-    """Makes `results` the outputs of a subgraph or function body."""
-    if len(results) != len(output_specs):
+                 output_specs: Sequence[TensorSpec] | None, name: str) -> None:
+    """Makes `results` the outputs of a graph, subgraph or function body; `output_specs`
+    types the ones that have no type yet (None: all are typed)."""
+    if output_specs is not None and len(results) != len(output_specs):
         raise ConversionError(f"{name}: {len(results)} results for {len(output_specs)} types")
-    for value, spec in zip(results, output_specs):
+    for value, spec in zip(results, output_specs or [None] * len(results)):
         # An output must be made in the graph, once per output.
         producer = value.producer()
         if producer is None or producer.graph is not graph or value in graph.outputs:
             identity = ir.Node("", "Identity", [value], num_outputs=1, name=f"{name}/Identity")
             graph.append(identity)
+            identity.outputs[0].type, identity.outputs[0].shape = value.type, value.shape
             value = identity.outputs[0]
-        if value.type is None:
+        if value.type is None and spec is not None:
             value.type = ir.TensorType(spec.dtype)
             value.shape = ir.Shape(spec.shape)
         graph.outputs.append(value)

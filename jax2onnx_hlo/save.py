@@ -13,11 +13,11 @@ import os
 import tempfile
 from pathlib import Path
 
-import onnx
 import onnx_ir as ir
 
 __all__ = ["EXPORT_MODES", "EXTERNAL_DATA_THRESHOLD", "RETURN_MODES", "WEB_SIZE_LIMIT",
-           "deliver", "sidecar_path", "write_model_atomically", "write_text_atomically"]
+           "check_export_mode", "check_return_mode", "deliver", "sidecar_path",
+           "write_model_atomically", "write_text_atomically"]
 
 RETURN_MODES = ("proto", "ir", "file")
 EXPORT_MODES = ("standard", "web")
@@ -48,6 +48,11 @@ def deliver(model: ir.Model, return_mode: str, output_path: str | os.PathLike | 
     return ir.serde.serialize_model(model)
 
 
+def check_export_mode(export_mode: str) -> None:
+    if export_mode not in EXPORT_MODES:
+        raise ValueError(f"export_mode={export_mode!r} is not one of {EXPORT_MODES}")
+
+
 def sidecar_path(path: Path) -> Path:
     """Where a standard export keeps its large initializers: `<file>.data`."""
     return path.with_name(f"{path.name}.data")
@@ -56,22 +61,21 @@ def sidecar_path(path: Path) -> Path:
 def write_model_atomically(model: ir.Model, path: Path, export_mode: str = "standard") -> None:
     """Writes the model (and its sidecar, in standard mode) to `path`: a failure leaves
     the files that were there before, and no partial or stale new one."""
-    if export_mode not in EXPORT_MODES:
-        raise ValueError(f"export_mode={export_mode!r} is not one of {EXPORT_MODES}")
+    check_export_mode(export_mode)
     sidecar = sidecar_path(path)
     external = export_mode == "standard" and _largest_initializer(model) > EXTERNAL_DATA_THRESHOLD
+    if not external:
+        write_bytes_atomically(path, _single_file(model, path, export_mode))
+        sidecar.unlink(missing_ok=True)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Model and sidecar are staged together, then moved in sidecar first.
     with tempfile.TemporaryDirectory(prefix=f".{path.name}.", dir=path.parent) as staging:
         staged = Path(staging) / path.name
-        if external:
-            ir.save(model, staged, format="protobuf", external_data=sidecar.name,
-                    size_threshold_bytes=EXTERNAL_DATA_THRESHOLD)
-            os.replace(staged.with_name(sidecar.name), sidecar)
-        else:
-            staged.write_bytes(_single_file(model, path, export_mode))
+        ir.save(model, staged, format="protobuf", external_data=sidecar.name,
+                size_threshold_bytes=EXTERNAL_DATA_THRESHOLD)
+        os.replace(staged.with_name(sidecar.name), sidecar)
         os.replace(staged, path)
-    if not external:
-        sidecar.unlink(missing_ok=True)
 
 
 def _largest_initializer(model: ir.Model) -> int:
@@ -112,7 +116,3 @@ def write_bytes_atomically(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def load(path: str | os.PathLike) -> onnx.ModelProto:
-    return onnx.load(str(path))

@@ -100,9 +100,6 @@ class LoweringContext:
         """The spec of the op's single (first) result."""
         return self.result_specs[0]
 
-    def has_attr(self, name: str) -> bool:
-        return name in self.op.attributes
-
     def attr(self, name: str, default: Any = _MISSING) -> Any:
         """An attribute as a Python value (ints, lists, np arrays, strings, enum names)."""
         if name not in self.op.attributes:

@@ -11,7 +11,7 @@ from jax2onnx_hlo._mlir import ir as mlir
 
 from . import lowers
 from .context import LoweringContext, attribute_value
-from .regions import binary_reducer, reducer_identity
+from .regions import binary_reducer, identity_of, is_constant
 
 __all__ = ["cumulative_window"]
 
@@ -23,15 +23,17 @@ _CUMSUM_TYPES = {ir.DataType.FLOAT, ir.DataType.DOUBLE, ir.DataType.INT32, ir.Da
 def cumulative_window(ctx: LoweringContext, x: ir.Value, init: ir.Value) -> ir.Value | None:
     """The scan along the one axis this reduce_window accumulates over, or None if it is
     not a cumulative window (the caller then lowers it as a general window)."""
-    op_type = _REDUCERS.get(binary_reducer(ctx.op.regions[0]) or "")
+    body = binary_reducer(ctx.op.regions[0]) or ""
+    op_type = _REDUCERS.get(body)
     spec = ctx.operand_specs[0]
     found = _scan_axis(ctx)
-    if op_type is None or found is None or not _is_identity(init, op_type, spec):
+    if op_type is None or found is None \
+            or not is_constant(init, identity_of(body, spec.np_dtype)):
         return None
     axis, reverse = found
     if op_type == "Add" and spec.dtype in _CUMSUM_TYPES:
         return ctx.b.CumSum(x, ctx.i64(axis), reverse=int(reverse))
-    return _log_step_scan(ctx, x, op_type, axis, reverse)
+    return _log_step_scan(ctx, x, body, axis, reverse)
 
 
 def _scan_axis(ctx: LoweringContext) -> tuple[int, bool] | None:
@@ -53,18 +55,14 @@ def _scan_axis(ctx: LoweringContext) -> tuple[int, bool] | None:
     return axis, bool(padding[axis][1] == n - 1 and n > 1)
 
 
-def _is_identity(init: ir.Value, op_type: str, spec) -> bool:
-    return init.const_value is not None and bool(
-        init.const_value.numpy() == reducer_identity(op_type, spec))
-
-
-def _log_step_scan(ctx: LoweringContext, x: ir.Value, op_type: str, axis: int,
+def _log_step_scan(ctx: LoweringContext, x: ir.Value, body: str, axis: int,
                    reverse: bool) -> ir.Value:
     """y_k = op(y_{k-1}, y_{k-1} shifted by 2^k along the axis, identity shifted in):
     ceil(log2 n) steps of Pad + Slice + op."""
     spec = ctx.operand_specs[0]
     n, rank = spec.shape[axis], spec.rank
-    identity = ctx.const(np.asarray(reducer_identity(op_type, spec)))
+    identity = ctx.const(identity_of(body, spec.np_dtype))
+    op_type = _REDUCERS[body]
     shift = 1
     while shift < n:
         pads = [0] * (2 * rank)
@@ -108,7 +106,7 @@ def dynamic_reduce_window(ctx: LoweringContext, x: ir.Value, init: ir.Value,
         raise ctx.error(f"a cumulative {reducer or 'reduction'} of {spec.dtype} along a "
                         "symbolic axis is not supported (only cumsum, as CumSum); export "
                         "with a static size for that axis")
-    if not _is_identity(init, "Add", spec):
+    if not is_constant(init, identity_of("stablehlo.add", spec.np_dtype)):
         raise ctx.error("a cumulative sum whose init value is not 0 is not supported")
     return [ctx.b.CumSum(x, ctx.i64(axis), reverse=int(reverse))]
 

@@ -11,7 +11,7 @@ from jax2onnx_hlo._mlir import ir as mlir
 
 from . import lowers
 from .context import LoweringContext, attribute_value
-from .regions import binary_reducer
+from .regions import binary_reducer, identity_of, is_constant
 from .types import TensorSpec
 
 __all__ = ["reduce"]
@@ -86,7 +86,7 @@ def _reduce_pair(ctx: LoweringContext, i: int, body: str, x: ir.Value,
     else:
         op_type, combine = _REDUCTIONS[body]
         reduced = _reduce(ctx, op_type, x, spec, dims)
-    if _is_constant(init, _identity(body, spec.np_dtype)):
+    if is_constant(init, identity_of(body, spec.np_dtype)):
         return reduced
     return ctx.b.op(combine, reduced, init)
 
@@ -151,28 +151,6 @@ def _reduce_bits(ctx: LoweringContext, body: str, bits: ir.Value, dims: list[int
     return b.op("ReduceMin" if body == "stablehlo.and" else "ReduceMax", bits, axes, keepdims=0)
 
 
-def _identity(body: str, dtype: np.dtype) -> np.ndarray:
-    """The init value for which the reduction equals the ONNX reduction alone."""
-    if body in ("stablehlo.add", "stablehlo.or", "stablehlo.xor"):
-        return np.zeros((), dtype)
-    if body == "stablehlo.multiply":
-        return np.ones((), dtype)
-    if body == "stablehlo.and":
-        return ~np.zeros((), dtype)  # all bits set; True for booleans
-    lowest = body == "stablehlo.maximum"
-    if dtype == np.bool_:
-        return np.array(not lowest)
-    if np.issubdtype(dtype, np.integer):
-        info = np.iinfo(dtype)
-        return np.array(info.min if lowest else info.max, dtype)
-    return np.array(-np.inf if lowest else np.inf, dtype)
-
-
-def _is_constant(value: ir.Value, expected: np.ndarray) -> bool:
-    tensor = value.const_value
-    return tensor is not None and bool(np.all(tensor.numpy() == expected))
-
-
 # ---- several independent operand/init pairs ---------------------------------------------
 
 
@@ -206,8 +184,8 @@ def _argminmax(ctx: LoweringContext, direction: str, xs, inits) -> list[ir.Value
     if len(dims) != 1 or not _is_iota(ctx.op.operands[1], dims[0]):
         raise ctx.error("argmax/argmin body over an index operand that is not an iota "
                         "along the one reduced dimension")
-    if not (_is_constant(inits[0], _identity(body, spec.np_dtype))
-            and _is_constant(inits[1], np.zeros((), index_spec.np_dtype))):
+    if not (is_constant(inits[0], identity_of(body, spec.np_dtype))
+            and is_constant(inits[1], np.zeros((), index_spec.np_dtype))):
         raise ctx.error("argmax/argmin with an init pair other than (identity, 0)")
     x, b = xs[0], ctx.b
     value = _reduce(ctx, "ReduceMax" if is_max else "ReduceMin", x, spec, dims)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import onnx_ir as ir
 
 from jax2onnx_hlo._mlir import ir as mlir
 
-from .types import TensorSpec
-
-__all__ = ["binary_reducer", "reducer_identity"]
+__all__ = ["binary_reducer", "identity_of", "is_constant"]
 
 
 def binary_reducer(region: mlir.Region) -> str | None:
@@ -32,14 +31,24 @@ def binary_reducer(region: mlir.Region) -> str | None:
     return combine.operation.name
 
 
-def reducer_identity(op_type: str, spec: TensorSpec) -> np.generic:
-    """The value that leaves an Add, Mul, Max or Min unchanged, in the operand's type."""
-    dtype = spec.np_dtype
-    if op_type in ("Add", "Mul"):
-        return dtype.type(0 if op_type == "Add" else 1)
-    if spec.is_bool:
-        return dtype.type(op_type == "Min")
+def identity_of(body: str, dtype: np.dtype) -> np.ndarray:
+    """The value that leaves the reducer op `body` (e.g. "stablehlo.add") unchanged."""
+    if body in ("stablehlo.add", "stablehlo.or", "stablehlo.xor"):
+        return np.zeros((), dtype)
+    if body == "stablehlo.multiply":
+        return np.ones((), dtype)
+    if body == "stablehlo.and":
+        return ~np.zeros((), dtype)  # all bits set; True for booleans
+    lowest = body == "stablehlo.maximum"
+    if dtype == np.bool_:
+        return np.array(not lowest)
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
-        return dtype.type(info.min if op_type == "Max" else info.max)
-    return dtype.type(-np.inf if op_type == "Max" else np.inf)
+        return np.array(info.min if lowest else info.max, dtype)
+    return np.array(-np.inf if lowest else np.inf, dtype)
+
+
+def is_constant(value: ir.Value, expected: np.ndarray) -> bool:
+    """Whether `value` is a constant equal (everywhere) to `expected`."""
+    tensor = value.const_value
+    return tensor is not None and bool(np.all(tensor.numpy() == expected))

@@ -12,7 +12,7 @@ from . import lowers
 from .context import LoweringContext
 from .convolution import crop_negative_padding
 from .cumulative import cumulative_window
-from .regions import binary_reducer, reducer_identity
+from .regions import binary_reducer, identity_of, is_constant
 from .shape import _interior_pad
 from .types import TensorSpec, numpy_dtype
 
@@ -68,7 +68,7 @@ def reduce_window(ctx: LoweringContext, *operands: ir.Value) -> list[ir.Value]:
     padding = np.asarray(ctx.attr("padding", np.zeros((rank, 2), np.int64))).reshape(rank, 2)
     pooled = [a for a in range(rank)
               if dims[a] > 1 or strides[a] > 1 or base_dilations[a] > 1 or padding[a].any()]
-    identity = reducer_identity(op_type, spec)
+    identity = identity_of(reducer, spec.np_dtype)
     result = x
     if pooled:
         kept = [a for a in range(rank) if a not in pooled]
@@ -90,7 +90,7 @@ def reduce_window(ctx: LoweringContext, *operands: ir.Value) -> list[ir.Value]:
         channels = 1 if fold else spec.shape[kept[1]]
         pooled_result = _pool(ctx, folded, fill, op_type, spec.dtype, window, channels)
         result = _unfold(ctx, pooled_result, x, kept, pooled, fold)
-    if not _is_constant(init, identity):  # the init value enters every window once
+    if not is_constant(init, identity):  # the init value enters every window once
         result = ctx.b.op(op_type, result, init)
     return [result]
 
@@ -208,7 +208,3 @@ def _unfold(ctx: LoweringContext, x: ir.Value, source: ir.Value, kept: list[int]
     if perm != sorted(perm):
         x = ctx.b.Transpose(x, perm=[perm.index(a) for a in range(len(perm))])
     return x
-
-
-def _is_constant(value: ir.Value, expected: np.generic) -> bool:
-    return value.const_value is not None and bool(value.const_value.numpy() == expected)
