@@ -60,8 +60,8 @@ def upcast_to_float32(model: ir.Model) -> ir.Model:
 
 def _low_dtype(type_: ir.TypeProtocol | None) -> ir.DataType | None:
     """The bf16/f16 element type of a tensor (or sequence/optional of tensors) type."""
-    while type_ is not None and not isinstance(type_, ir.TensorType):
-        type_ = getattr(type_, "elem_type", None)
+    while isinstance(type_, (ir.SequenceType, ir.OptionalType)):
+        type_ = type_.elem_type
     if isinstance(type_, ir.TensorType) and type_.dtype in LOW_PRECISION_TYPES:
         return type_.dtype
     return None

@@ -57,7 +57,7 @@ def _split_weights(fn: Callable) -> tuple[Callable, list[str], list[Any]]:
 
         def rebuild(tree):
             return nnx.merge(graphdef, tree)
-    elif isinstance(fn, (jax.tree_util.Partial,)) or not _is_plain_callable(fn):
+    elif not _is_plain_callable(fn):  # a pytree holding arrays (Equinox module, Partial)
         leaves, treedef = jax.tree_util.tree_flatten_with_path(fn)
 
         def rebuild(tree):
