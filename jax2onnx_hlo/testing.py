@@ -22,10 +22,11 @@ import onnx
 import onnxruntime as ort
 
 from .api import to_onnx
-from .validate import allclose_onnxruntime_web, plain_function
+from .validate import as_pairs, plain_function
+from .web_runner import allclose_onnxruntime_web
 
-__all__ = ["assert_outputs_close", "check_against_jax", "check_dynamic_batch", "random_array",
-           "run_onnx"]
+__all__ = ["as_pairs", "assert_outputs_close", "check_against_jax", "check_dynamic_batch",
+           "random_array", "run_onnx"]
 
 WEB_TESTS_ENV = "JAX2ONNX_HLO_WEB_TESTS"  # "node" or "chrome": every check also runs on the web
 # Every check whose args share a leading dim also exports with that dim symbolic ("B") and
@@ -50,10 +51,11 @@ def random_array(shape: Sequence[int], dtype: Any = np.float32, seed: int = 0,
 
 def run_onnx(model: onnx.ModelProto, args: Sequence[Any],
              params: Mapping[str, Any] | None = None) -> list[np.ndarray]:
-    """Runs `model` in ONNX Runtime (CPU) with the flattened `args` then `params` as inputs."""
+    """Runs `model` in ONNX Runtime (CPU) with the flattened `args` then `params` as inputs
+    (complex ones as float (real, imag) pairs, see `as_pairs`)."""
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    values = [np.asarray(a) for a in jax.tree_util.tree_leaves(list(args))]
-    values += [np.asarray(v) for v in (params or {}).values()]
+    values = [as_pairs(a) for a in jax.tree_util.tree_leaves(list(args))]
+    values += [as_pairs(v) for v in (params or {}).values()]
     names = [i.name for i in session.get_inputs()]
     if len(names) != len(values):
         raise AssertionError(f"model has {len(names)} inputs {names}, got {len(values)} values")
@@ -65,7 +67,7 @@ def assert_outputs_close(expected: Sequence[Any], got: Sequence[np.ndarray], *, 
     if len(expected) != len(got):
         raise AssertionError(f"JAX gave {len(expected)} outputs, ONNX Runtime {len(got)}")
     for i, (want, have) in enumerate(zip(expected, got)):
-        want = np.asarray(want)
+        want = as_pairs(want)  # the model gives complex outputs as (real, imag) pairs
         if want.shape != have.shape:
             raise AssertionError(f"output {i}: shape {have.shape}, JAX has {want.shape}")
         if want.dtype != have.dtype:

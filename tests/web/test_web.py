@@ -18,7 +18,8 @@ from flax import nnx
 import jax2onnx_hlo.testing as testing
 from jax2onnx_hlo import allclose, allclose_onnxruntime_web, to_onnx
 from jax2onnx_hlo.examples import CNN, MLP, ViT
-from jax2onnx_hlo.validate import NPM_PACKAGES, compare_outputs
+from jax2onnx_hlo.validate import compare_outputs
+from jax2onnx_hlo.web_runner import NPM_PACKAGES
 
 REPO = Path(__file__).resolve().parents[2]
 RUNNERS = ["node", "chrome"]
@@ -64,6 +65,31 @@ def test_allclose_reports_a_wrong_number_of_inputs(tmp_path):
     ok, message = allclose(lambda x: x, path, [(3,)])
     assert not ok
     assert "the model takes 2 inputs" in message
+
+
+COMPLEX_SPEC = jax.ShapeDtypeStruct((4, 8), jnp.complex64)
+
+
+def _spectrum(z):
+    """Complex in, complex and real out: the model has them as float (real, imag) pairs."""
+    return jnp.fft.fft(z * 1j), jnp.abs(z)
+
+
+def test_allclose_feeds_and_compares_complex_values_as_pairs(tmp_path):
+    path = _export(_spectrum, [COMPLEX_SPEC], tmp_path / "spectrum.onnx")
+    ok, message = allclose(_spectrum, path, [COMPLEX_SPEC], rtol=1e-4, atol=1e-5)
+    assert ok, message
+    ok, message = allclose(lambda z: (jnp.fft.fft(z), jnp.abs(z)), path, [COMPLEX_SPEC],
+                           rtol=1e-4, atol=1e-5)
+    assert not ok and "output_0" in message  # the sampled imaginary parts are not zero
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_web_check_of_a_complex_model(tmp_path, runner):
+    path = _export(_spectrum, [COMPLEX_SPEC], tmp_path / "spectrum.onnx")
+    ok, message = allclose_onnxruntime_web(path, [COMPLEX_SPEC], rtol=1e-4, atol=1e-5,
+                                           runner=runner)
+    assert ok, message
 
 
 def test_compare_outputs_handles_non_finite_values():
