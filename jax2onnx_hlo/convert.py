@@ -16,10 +16,11 @@ import numpy as np
 import onnx
 import onnx_ir as ir
 
-from jax2onnx_hlo.lowering import CUSTOM_CALL, rule_for
+from jax2onnx_hlo.lowering import CUSTOM_CALL, Rule, rule_for
+from jax2onnx_hlo.lowering.complex import complex_rule_for
 from jax2onnx_hlo.lowering.context import LoweringContext, attribute_value
 from jax2onnx_hlo.lowering.refusals import COMPLEX, refusal_for
-from jax2onnx_hlo.lowering.types import TensorSpec, tensor_spec
+from jax2onnx_hlo.lowering.types import TensorSpec, onnx_spec, tensor_spec
 
 from ._mlir import SourceLocation, hlo, source_location, string_attr, symbol_ref
 from ._mlir import ir as mlir
@@ -43,6 +44,17 @@ def rule_key(op: mlir.OpView) -> str:
 
 def _composite_rule_name(op: mlir.OpView) -> str:
     return string_attr(op.attributes["name"])
+
+
+def select_rule(op: mlir.OpView) -> tuple[str, Rule | None]:
+    """The registry key of an op and its rule: from the complex registry when the op has a
+    complex operand or result (lowering/complex.py), else from the ordinary one. A
+    composite with a rule of its own (chlo.erf) is keyed by its name."""
+    lookup = complex_rule_for if _touches_complex(op) else rule_for
+    key = rule_key(op)
+    if op.operation.name == COMPOSITE and lookup(_composite_rule_name(op)):
+        key = _composite_rule_name(op)
+    return key, lookup(key)
 
 
 def _short_scope(location: SourceLocation) -> str:
@@ -83,6 +95,8 @@ class ModuleLowering:
         # The ONNX functions lifted from @onnx_function composites, in conversion order.
         self.onnx_functions: dict[ir.OperatorIdentifier, ir.Function] = {}
         self.function_domains = FunctionDomains()
+        # Edits that depend on the model's opset, which is set after lowering (DFT's axis).
+        self.opset_fixes: list[Callable[[int], None]] = []
 
     # ---- module-wide state ---------------------------------------------------------
     def constant(self, array: np.ndarray) -> ir.Value:
@@ -125,14 +139,18 @@ class ModuleLowering:
         return self.graph
 
     def attach_functions(self, model: ir.Model) -> None:
-        """Adds the lifted functions to `model`, each importing the model's opset."""
+        """Adds the lifted functions to `model`, each importing the model's opset, and
+        applies the edits rules left for when that opset is known."""
+        for fix in self.opset_fixes:
+            fix(model.graph.opset_imports[""])
         for function in self.onnx_functions.values():
             function.opset_imports[""] = model.graph.opset_imports[""]
             model.functions[function.identifier()] = function
             model.graph.opset_imports.setdefault(function.domain, 1)
 
     def _graph_input(self, arg: mlir.Value, described: GraphInput) -> ir.Value:
-        spec = tensor_spec(arg.type)
+        # Complex inputs are float [..., 2] pairs, like every complex value in the graph.
+        spec = onnx_spec(tensor_spec(arg.type))
         dims = [
             described.dim_names.get(axis, d) if d is None else d
             for axis, d in enumerate(spec.shape)
@@ -141,7 +159,10 @@ class ModuleLowering:
         if described.array is None:
             self.graph.inputs.append(value)
         else:
-            value.const_value = ir.Tensor(np.asarray(described.array))
+            array = np.asarray(described.array)
+            if np.iscomplexobj(array):
+                array = np.stack([array.real, array.imag], -1)
+            value.const_value = ir.Tensor(array)
             self.graph.register_initializer(value)
         return value
 
@@ -269,10 +290,7 @@ class FunctionLowering:
 
     def _lower_op(self, op: mlir.OpView, operands: list[ir.Value]) -> list[ir.Value]:
         ctx = LoweringContext(self, op)
-        key = rule_key(op)
-        if op.operation.name == COMPOSITE and rule_for(_composite_rule_name(op)):
-            key = _composite_rule_name(op)  # a composite with a rule of its own (chlo.erf)
-        rule = rule_for(key)
+        key, rule = select_rule(op)
         if rule is None:  # check_supported ran first, so this is a walker bug
             raise ctx.error("no lowering rule")
         self.module.record.append(_record_line(key, op, ctx.location))
@@ -290,10 +308,11 @@ class FunctionLowering:
         scope_leaf = ctx.scope.rsplit("/", 1)[-1] or key.rsplit(".", 1)[-1]
         for i, (value, mlir_result) in enumerate(zip(results, op.results)):
             if id(value.producer()) in self._new_nodes:  # made by this rule: type and name it
-                spec = tensor_spec(mlir_result.type)
+                mlir_spec = tensor_spec(mlir_result.type)
+                spec = onnx_spec(mlir_spec)  # complex: a float [..., 2] pair
                 value.type = ir.TensorType(spec.dtype)
                 value.shape = _merged_shape(value.shape, spec)
-                value.shape = _named_from_operands(op, value.shape, operands)
+                value.shape = _named_from_operands(op, value.shape, operands, mlir_spec.rank)
                 value.name = scope_leaf if len(results) == 1 else f"{scope_leaf}_{i}"
         return results
 
@@ -338,15 +357,17 @@ _SAME_SHAPE_OPS = frozenset(f"stablehlo.{name}" for name in (
 
 
 def _named_from_operands(op: mlir.OpView, shape: ir.Shape,
-                         operands: Sequence[ir.Value]) -> ir.Shape:
+                         operands: Sequence[ir.Value], rank: int) -> ir.Shape:
     """Names a result's unknown dims after the operand dims they equal by the op's
-    definition (same-shape elementwise ops, transpose, dot_general, convolution's batch):
-    named dims let the passes prove that an Expand is redundant."""
-    sources = _dim_sources(op, len(shape))
+    definition (same-shape elementwise ops, transpose, dot_general, reduce, convolution's
+    batch):
+    named dims let the passes prove that an Expand is redundant. `rank`: the MLIR rank
+    (a complex value has one more ONNX axis, the trailing pair, which stays as it is)."""
+    sources = _dim_sources(op, rank)
     if sources is None:
         return shape
     dims = list(shape)
-    for axis, dim in enumerate(dims):
+    for axis, dim in enumerate(dims[:rank]):
         if isinstance(dim, int) or dim.value is not None:
             continue
         for operand_index, operand_axis in sources[axis]:
@@ -377,6 +398,10 @@ def _dim_sources(op: mlir.OpView, rank: int) -> list[list[tuple[int, int]]] | No
         order += [(0, a) for a in range(operand_ranks[0]) if a not in lhs_used]
         order += [(1, a) for a in range(operand_ranks[1]) if a not in rhs_used]
         return [[pair] for pair in order] if len(order) == rank else None
+    if name == "stablehlo.reduce":  # the axes not reduced keep their size, in order
+        reduced = set(attribute_value(op.attributes["dimensions"]))
+        kept = [a for a in range(operand_ranks[0]) if a not in reduced]
+        return [[(0, a)] for a in kept] if len(kept) == rank else None
     if name == "stablehlo.reduce_window":  # axes the window leaves alone keep their size
         window = attribute_value(op.attributes["window_dimensions"])
         strides = _int_list(op, "window_strides", rank)
@@ -432,20 +457,16 @@ def unsupported_ops(module: ModuleLowering) -> dict[str, tuple[int, SourceLocati
         location = source_location(op.location)
         if location.file is None and caller is not None:
             location = caller
+        key, rule = select_rule(op)
         # An @onnx_function body is lowered, not replaced: its ops need rules too.
-        if name == COMPOSITE and rule_for(_composite_rule_name(op)) and \
-                _composite_rule_name(op) != MARKER:
-            return
+        if name == COMPOSITE and key not in (COMPOSITE, MARKER):
+            return  # a composite with a rule of its own
         if name == COMPOSITE:
             scan_function(symbol_ref(op.attributes["decomposition"]), location)
         elif name == "func.call":
             scan_function(symbol_ref(op.attributes["callee"]), location)
-        elif _touches_complex(op):
-            key = f"{rule_key(op)} {COMPLEX}"
-            counts[key] += 1
-            first.setdefault(key, location)
-        elif rule_for(rule_key(op)) is None:
-            key = rule_key(op)
+        elif rule is None:
+            key = f"{key} {COMPLEX}" if _touches_complex(op) else key
             counts[key] += 1
             first.setdefault(key, location)
         for region in op.regions:

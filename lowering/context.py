@@ -100,6 +100,14 @@ class LoweringContext:
         """The spec of the op's single (first) result."""
         return self.result_specs[0]
 
+    def with_specs(self, operand_specs: Sequence[TensorSpec],
+                   result_specs: Sequence[TensorSpec]) -> LoweringContext:
+        """The same op seen with other operand and result types: complex rules run a real
+        rule on the real and imaginary parts through such a view (lowering/complex.py)."""
+        view = LoweringContext(self._lowering, self.op)
+        view.__dict__.update(operand_specs=list(operand_specs), result_specs=list(result_specs))
+        return view
+
     def attr(self, name: str, default: Any = _MISSING) -> Any:
         """An attribute as a Python value (ints, lists, np arrays, strings, enum names)."""
         if name not in self.op.attributes:
@@ -158,6 +166,11 @@ class LoweringContext:
         """Lowers the module's function `name` in place, with `args` for its arguments."""
         return self._lowering.inline_function(name, args, self.scope)
 
+    def when_opset_known(self, fix: Callable[[int], None]) -> None:
+        """Calls `fix(opset)` once the model's default opset is known (rules run before it
+        is): for ops whose form changed between the opsets this converter targets."""
+        self._lowering.module.opset_fixes.append(fix)
+
     # ---- ONNX functions ----------------------------------------------------------------
     @property
     def function_domains(self) -> FunctionDomains:
@@ -203,4 +216,4 @@ _BUILTIN_ATTRIBUTES = [
     (mlir.ArrayAttr, lambda a: [attribute_value(x) for x in a]),
     (mlir.DictAttr, lambda a: {a[i].name: attribute_value(a[i].attr) for i in range(len(a))}),
 ]
-_STABLEHLO_ENUMS = [hlo.ComparisonDirectionAttr, hlo.ComparisonTypeAttr]
+_STABLEHLO_ENUMS = [hlo.ComparisonDirectionAttr, hlo.ComparisonTypeAttr, hlo.FftTypeAttr]

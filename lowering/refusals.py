@@ -21,9 +21,10 @@ class Refusal:
 
 
 _NO_COMPLEX = (
-    "complex numbers are not supported yet: ONNX Runtime has no kernels for complex64/"
-    "complex128 arithmetic; keep complex maths outside the exported function, or write it "
-    "on separate real and imaginary float arrays"
+    "complex numbers are supported as float (real, imag) pairs, but this op has no rule for "
+    "complex operands (lowering/complex_*.py lists the ones that do: arithmetic, exp, log, "
+    "sqrt, abs, shape ops, sums, dot_general, fft, ...); rewrite it on jnp.real / jnp.imag "
+    "parts, or open an issue with this message"
 )
 
 
@@ -32,10 +33,6 @@ def _ops(*names: str) -> tuple[str, ...]:
 
 
 REFUSALS = [
-    Refusal(_NO_COMPLEX, names=_ops("complex")),
-    Refusal("FFT, IFFT, RFFT and IRFFT give or take complex values, and " + _NO_COMPLEX
-            + ". For a real signal, a matmul with cos/sin DFT matrices converts.",
-            names=_ops("fft")),
     Refusal("collectives: one ONNX model runs on one device",
             names=_ops("all_gather", "all_reduce", "all_to_all", "collective_broadcast",
                        "collective_permute", "cross-replica-sum", "reduce_scatter",

@@ -1,4 +1,9 @@
-"""StableHLO tensor types as ONNX element types and shapes."""
+"""StableHLO tensor types as ONNX element types and shapes.
+
+A complex tensor of shape S is, in the ONNX graph, a float tensor of shape S + [2] (real and
+imaginary parts on a trailing axis, as ONNX DFT produces): `onnx_spec` gives that type,
+`component_spec` the type of either part.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ import onnx_ir as ir
 
 from jax2onnx_hlo._mlir import ir as mlir
 
-__all__ = ["TensorSpec", "tensor_spec", "numpy_dtype"]
+__all__ = ["TensorSpec", "component_spec", "numpy_dtype", "onnx_spec", "tensor_spec"]
 
 # MLIR element type spelling -> ONNX element type.
 _ELEMENT_TYPES: dict[str, ir.DataType] = {
@@ -71,6 +76,10 @@ class TensorSpec:
     def is_unsigned(self) -> bool:
         return self.dtype in _UNSIGNED
 
+    @property
+    def is_complex(self) -> bool:
+        return self.dtype in _COMPONENT
+
 
 _UNSIGNED = {
     ir.DataType.UINT2,
@@ -80,6 +89,20 @@ _UNSIGNED = {
     ir.DataType.UINT32,
     ir.DataType.UINT64,
 }
+
+
+# complex element type -> the float type of its real and imaginary parts
+_COMPONENT = {ir.DataType.COMPLEX64: ir.DataType.FLOAT, ir.DataType.COMPLEX128: ir.DataType.DOUBLE}
+
+
+def component_spec(spec: TensorSpec) -> TensorSpec:
+    """The spec of the real (or imaginary) part of a complex tensor; other specs as given."""
+    return TensorSpec(_COMPONENT[spec.dtype], spec.shape) if spec.is_complex else spec
+
+
+def onnx_spec(spec: TensorSpec) -> TensorSpec:
+    """The type a tensor has in the ONNX graph: complex ones are float [..., 2] pairs."""
+    return TensorSpec(_COMPONENT[spec.dtype], (*spec.shape, 2)) if spec.is_complex else spec
 
 
 def numpy_dtype(dtype: ir.DataType) -> np.dtype:
