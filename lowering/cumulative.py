@@ -11,7 +11,9 @@ from jax2onnx_hlo._mlir import ir as mlir
 
 from . import lowers
 from .context import LoweringContext, attribute_value
+from .dynamic_values import elements_of, same_dim
 from .regions import binary_reducer, identity_of, is_constant
+from .types import TensorSpec
 
 __all__ = ["cumulative_window"]
 
@@ -59,20 +61,57 @@ def _log_step_scan(ctx: LoweringContext, x: ir.Value, body: str, axis: int,
                    reverse: bool) -> ir.Value:
     """y_k = op(y_{k-1}, y_{k-1} shifted by 2^k along the axis, identity shifted in):
     ceil(log2 n) steps of Pad + Slice + op."""
-    spec = ctx.operand_specs[0]
-    n, rank = spec.shape[axis], spec.rank
-    identity = ctx.const(identity_of(body, spec.np_dtype))
-    op_type = _REDUCERS[body]
+    n = ctx.operand_specs[0].shape[axis]
     shift = 1
     while shift < n:
-        pads = [0] * (2 * rank)
-        pads[axis + (rank if reverse else 0)] = shift
-        padded = ctx.b.Pad(x, ctx.i64(pads), identity, mode="constant")
-        start = shift if reverse else 0
-        shifted = ctx.b.Slice(padded, ctx.i64([start]), ctx.i64([start + n]), ctx.i64([axis]))
-        x = ctx.b.op(op_type, x, shifted)
+        x = _scan_step(ctx, x, body, axis, reverse, shift, n)
         shift *= 2
     return x
+
+
+def _scan_step(ctx: LoweringContext, x: ir.Value, body: str, axis: int, reverse: bool,
+               shift: int | ir.Value, n: int | ir.Value) -> ir.Value:
+    """op(x, x shifted by `shift` along `axis` with the identity shifted in); `shift` and
+    the axis length `n` are ints or int64 [1] tensors known at runtime only."""
+    spec = ctx.operand_specs[0]
+    rank, b = spec.rank, ctx.b
+    at = axis + (rank if reverse else 0)  # the Pad entry that shifts
+    if isinstance(shift, int):
+        pads = ctx.i64([shift if i == at else 0 for i in range(2 * rank)])
+        start = ctx.i64([shift if reverse else 0])
+        end = ctx.i64([(shift if reverse else 0) + n])
+    else:
+        pads = b.Mul(ctx.i64([int(i == at) for i in range(2 * rank)]), shift)
+        start = shift if reverse else ctx.i64([0])
+        end = b.Add(start, n)
+    identity = ctx.const(identity_of(body, spec.np_dtype))
+    padded = b.Pad(x, pads, identity, mode="constant")
+    return b.op(_REDUCERS[body], x, b.Slice(padded, start, end, ctx.i64([axis])))
+
+
+def _looped_scan(ctx: LoweringContext, x: ir.Value, body: str, axis: int,
+                 reverse: bool) -> ir.Value:
+    """The log-step scan along an axis of runtime length n: a Loop that doubles the shift
+    while it is below n (ceil(log2 n) iterations), one _scan_step each."""
+    spec = ctx.operand_specs[0]
+    shift_spec = TensorSpec(ir.DataType.INT64, (1,))
+    shift = ctx.graph_input("shift", shift_spec)
+    carried = ctx.graph_input("scanned", spec)
+
+    def step(sub: LoweringContext) -> list[ir.Value]:
+        n = sub.b.Shape(carried, start=axis, end=axis + 1)
+        doubled = sub.b.Mul(shift, sub.i64([2]))
+        more = sub.b.Reshape(sub.b.Less(doubled, n), sub.i64([]))
+        return [more, doubled, _scan_step(sub, carried, body, axis, reverse, shift, n)]
+
+    graph = ctx.subgraph(
+        [ctx.graph_input("iteration", TensorSpec(ir.DataType.INT64, ())),
+         ctx.graph_input("cond_in", TensorSpec(ir.DataType.BOOL, ())), shift, carried],
+        step, [TensorSpec(ir.DataType.BOOL, ()), shift_spec, spec], "scan_step")
+    first = ctx.i64([1])
+    more = ctx.b.Reshape(ctx.b.Less(first, ctx.b.Shape(x, start=axis, end=axis + 1)),
+                         ctx.i64([]))
+    return ctx.b.op("Loop", None, more, first, x, body=graph, _outputs=2)[1]
 
 
 @lowers("stablehlo.custom_call@stablehlo.dynamic_reduce_window")
@@ -80,35 +119,48 @@ def dynamic_reduce_window(ctx: LoweringContext, x: ir.Value, init: ir.Value,
                           *window: ir.Value) -> list[ir.Value]:
     """custom_call @stablehlo.dynamic_reduce_window, what jnp.cumsum & co. emit along a
     symbolic axis: the window spans that axis (its size `w` is the dim variable), padded by
-    w - 1 on one side -> CumSum.
+    w - 1 on one side -> CumSum, or for the other reducers a log-step scan in a Loop.
 
     The window operands are traced back through the shape arithmetic (constants,
     concatenate, reshape, convert, add) to a dim variable, so that the form is recognised
     when it is known: strides and dilations 1, one symbolic axis whose window w is linear
     in a dim variable and whose padding is (w - 1, 0) or (0, w - 1), and the result shaped
-    like the input. That w is the axis length (as JAX's cumulative ops build it) is
-    assumed, not proven: a sliding window shorter than the axis would need it.
+    like the input. That w is the axis length (as JAX's cumulative ops build it) is checked
+    where the graph names both (a window of another symbolic length is refused); where it
+    cannot tell, it is assumed.
 
-    Limits: only sums of the CumSum types; cumprod/cummax/cummin and other dynamic windows
-    along a symbolic axis are refused.
+    Limits: only the four reducers (add, multiply, maximum, minimum) with their identity as
+    init; other dynamic windows along a symbolic axis are refused.
     """
     if len(ctx.op.operands) != 7:
         raise ctx.error("dynamic_reduce_window over several inputs is not supported")
     callee = attribute_value(ctx.raw_attr("called_computations"))[0]
-    reducer = _REDUCERS.get(_function_reducer(ctx, callee) or "")
+    body = _function_reducer(ctx, callee) or ""
     spec = ctx.operand_specs[0]
     found = _dynamic_scan_axis(ctx)
     if found is None:
         raise ctx.error("only the cumulative form of dynamic_reduce_window (jnp.cumsum along "
                         "a symbolic axis) is supported, not a general window")
     axis, reverse = found
-    if reducer != "Add" or spec.dtype not in _CUMSUM_TYPES:
-        raise ctx.error(f"a cumulative {reducer or 'reduction'} of {spec.dtype} along a "
-                        "symbolic axis is not supported (only cumsum, as CumSum); export "
-                        "with a static size for that axis")
-    if not is_constant(init, identity_of("stablehlo.add", spec.np_dtype)):
-        raise ctx.error("a cumulative sum whose init value is not 0 is not supported")
-    return [ctx.b.CumSum(x, ctx.i64(axis), reverse=int(reverse))]
+    # Where the graph knows both the window and the axis length, they must be equal.
+    length = (elements_of(window[0]) or [None] * spec.rank)[axis]
+    dim = x.shape[axis] if x.shape is not None else None
+    if _named(length) and _named(dim) and not same_dim(length, dim):
+        raise ctx.error(f"a window of {length} along an axis of {dim}: only the cumulative "
+                        "form (the window as long as the axis) is supported")
+    if body not in _REDUCERS:
+        raise ctx.error(f"a cumulative window whose body is {body or 'not one binary op'} "
+                        "is not supported along a symbolic axis")
+    if not is_constant(init, identity_of(body, spec.np_dtype)):
+        raise ctx.error(f"a cumulative {_REDUCERS[body]} whose init value is not its "
+                        "identity is not supported")
+    if _REDUCERS[body] == "Add" and spec.dtype in _CUMSUM_TYPES:
+        return [ctx.b.CumSum(x, ctx.i64(axis), reverse=int(reverse))]
+    return [_looped_scan(ctx, x, body, axis, reverse)]
+
+
+def _named(dim) -> bool:
+    return isinstance(dim, int) or (isinstance(dim, ir.SymbolicDim) and dim.value is not None)
 
 
 def _function_reducer(ctx: LoweringContext, name: str) -> str | None:

@@ -1,5 +1,5 @@
 """Shape ops with runtime shapes, from symbolic dims: get_dimension_size,
-dynamic_broadcast_in_dim, dynamic_reshape, dynamic_iota, real_dynamic_slice, dynamic_gather.
+dynamic_broadcast_in_dim, dynamic_reshape, dynamic_iota, real_dynamic_slice, dynamic_pad.
 
 The shape operands are small integer tensors computed in the graph (Shape -> Cast -> ...);
 where the result type leaves a single dim dynamic, a constant target with -1 is used
@@ -11,11 +11,10 @@ from __future__ import annotations
 import numpy as np
 import onnx_ir as ir
 
-from jax2onnx_hlo._mlir import hlo
-
 from . import lowers
 from .context import LoweringContext
-from .shape import broadcast_to, reshape_to, static_reshape_target
+from .dynamic_values import elements_of, name_dims
+from .shape import Widths, broadcast_to, pad_with, reshape_to, static_reshape_target
 
 _INT64 = ir.DataType.INT64
 
@@ -40,18 +39,27 @@ def get_dimension_size(ctx: LoweringContext, x: ir.Value) -> list[ir.Value]:
 @lowers("stablehlo.dynamic_broadcast_in_dim")
 def dynamic_broadcast_in_dim(ctx: LoweringContext, x: ir.Value,
                              shape: ir.Value) -> list[ir.Value]:
-    """stablehlo.dynamic_broadcast_in_dim -> broadcast_in_dim's nodes, Expand to `shape`."""
-    dims = ctx.attr("broadcast_dimensions")
-    return [broadcast_to(ctx, x, dims, _as_int64(ctx, shape, 1))]
+    """stablehlo.dynamic_broadcast_in_dim -> broadcast_in_dim's nodes, Expand to `shape`
+    unless the operand's named dims already are the ones `shape` is made of."""
+    known = elements_of(shape)
+    out = broadcast_to(ctx, x, ctx.attr("broadcast_dimensions"), _as_int64(ctx, shape, 1),
+                       known if known is not None and len(known) == ctx.out.rank else None)
+    return [out if out is x else name_dims(out, known)]
 
 
 @lowers("stablehlo.dynamic_reshape")
 def dynamic_reshape(ctx: LoweringContext, x: ir.Value, shape: ir.Value) -> list[ir.Value]:
-    """stablehlo.dynamic_reshape -> Reshape (to constants and one -1 where that is enough)."""
+    """stablehlo.dynamic_reshape -> Reshape (to constants and one -1 where that is enough).
+
+    The result's dynamic dims are named after the symbolic dims the shape operand is made
+    of (a flatten to (B, -1) keeps "B"), so that later ops can see they are equal.
+    """
     static = static_reshape_target(ctx.out.shape)
     if static is not None:
-        return [reshape_to(ctx, x, ctx.i64(static), literal_zeros=0 in static)]
-    return [reshape_to(ctx, x, _as_int64(ctx, shape, 1), literal_zeros=True)]
+        out = reshape_to(ctx, x, ctx.i64(static), literal_zeros=0 in static)
+    else:
+        out = reshape_to(ctx, x, _as_int64(ctx, shape, 1), literal_zeros=True)
+    return [name_dims(out, elements_of(shape))]
 
 
 @lowers("stablehlo.dynamic_iota")
@@ -82,33 +90,22 @@ def real_dynamic_slice(ctx: LoweringContext, x: ir.Value, starts: ir.Value, limi
                         _as_int64(ctx, strides, 3))]
 
 
-@lowers("stablehlo.dynamic_gather")
-def dynamic_gather(ctx: LoweringContext, x: ir.Value, indices: ir.Value,
-                   slice_sizes: ir.Value) -> list[ir.Value]:
-    """stablehlo.dynamic_gather of one slice (JAX's x[:, 1:] over a dynamic dim) -> Slice
-    at the clamped start, Squeeze of the collapsed axes.
+@lowers("stablehlo.dynamic_pad")
+def dynamic_pad(ctx: LoweringContext, x: ir.Value, value: ir.Value, low: ir.Value,
+                high: ir.Value, interior: ir.Value) -> list[ir.Value]:
+    """stablehlo.dynamic_pad (jnp.pad / lax.pad by widths that depend on a symbolic dim)
+    -> stablehlo.pad's nodes with runtime widths: Pad, then a Slice for negative widths.
 
-    Limits: only the single-slice form; other dynamic gathers are refused.
+    Widths that trace back to constants are used as such (interior padding is mostly 0);
+    a runtime interior width treats every axis (Unsqueeze, Pad, Reshape, Slice).
     """
-    numbers = hlo.GatherDimensionNumbers(ctx.raw_attr("dimension_numbers"))
-    rank = ctx.operand_specs[0].rank
-    collapsed = list(numbers.collapsed_slice_dims)
-    start_map = list(numbers.start_index_map)
-    kept = [a for a in range(rank) if a not in collapsed]
-    if (ctx.operand_specs[1].rank != 1 or numbers.index_vector_dim != 0
-            or list(numbers.offset_dims) != list(range(len(kept)))
-            or list(numbers.operand_batching_dims)):
-        raise ctx.error(
-            "only the single-slice form of dynamic_gather (a slice with a dynamic size, "
-            "as x[:, 1:] over a symbolic dim) is supported, not a batched gather"
-        )
-    sizes = _as_int64(ctx, slice_sizes, 2)
-    # StableHLO clamps each start into [0, dim - size]; axes outside start_index_map start at 0.
-    given = ctx.b.ScatterElements(ctx.i64([0] * rank), ctx.i64(start_map),
-                                  _as_int64(ctx, indices, 1))
-    highest = ctx.b.Sub(ctx.b.Shape(x), sizes)
-    starts = ctx.b.Max(ctx.b.Min(given, highest), ctx.i64([0] * rank))
-    out = ctx.b.Slice(x, starts, ctx.b.Add(starts, sizes), ctx.i64(list(range(rank))))
-    if collapsed:
-        out = ctx.b.Squeeze(out, ctx.i64(collapsed))
-    return [out]
+    low, high, interior = (_widths(ctx, v, i) for i, v in enumerate((low, high, interior), 2))
+    return [pad_with(ctx, x, value, low, high, interior)]
+
+
+def _widths(ctx: LoweringContext, widths: ir.Value, index: int) -> Widths:
+    """Pad widths as ints where the graph says they are constants, else an int64 vector."""
+    known = elements_of(widths)
+    if known is not None and all(isinstance(e, int) for e in known):
+        return known
+    return _as_int64(ctx, widths, index)

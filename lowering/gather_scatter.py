@@ -20,10 +20,11 @@ from jax2onnx_hlo._mlir import hlo
 
 from . import lowers
 from .context import LoweringContext
+from .dynamic_values import elements_of, same_dim
 from .regions import binary_reducer
 from .types import TensorSpec, numpy_dtype
 
-__all__ = ["dynamic_slice", "dynamic_update_slice", "gather", "scatter"]
+__all__ = ["dynamic_slice", "dynamic_update_slice", "gather", "gather_slices", "scatter"]
 
 _I64 = ir.DataType.INT64
 _BOOL = ir.DataType.BOOL
@@ -53,14 +54,19 @@ def gather(ctx: LoweringContext, operand: ir.Value, indices: ir.Value) -> list[i
     """stablehlo.gather -> Gather on one axis (x[idx], take, embeddings), else Gather of
     the flattened operand at linear indices; every start clamped so its slice fits."""
     numbers = hlo.GatherDimensionNumbers(ctx.raw_attr("dimension_numbers"))
-    sizes = list(ctx.attr("slice_sizes"))
+    return [gather_slices(ctx, operand, indices, numbers, list(ctx.attr("slice_sizes")))]
+
+
+def gather_slices(ctx: LoweringContext, operand: ir.Value, indices: ir.Value,
+                  numbers: hlo.GatherDimensionNumbers, sizes: list[int | None]) -> ir.Value:
+    """The gather with slice `sizes`, None for a whole dynamic dim (dynamic_gather)."""
     shape = ctx.operand_specs[0].shape
     start_map = list(numbers.start_index_map)
     if (len(start_map) == 1 and list(numbers.collapsed_slice_dims) == start_map
             and not list(numbers.operand_batching_dims)
             and all(sizes[a] == shape[a] for a in range(len(shape)) if a != start_map[0])):
-        return [_axis_gather(ctx, operand, indices, numbers, start_map[0])]
-    return [_flat_gather(ctx, operand, indices, numbers, sizes)]
+        return _axis_gather(ctx, operand, indices, numbers, start_map[0])
+    return _flat_gather(ctx, operand, indices, numbers, sizes)
 
 
 def _axis_gather(ctx: LoweringContext, operand: ir.Value, indices: ir.Value,
@@ -82,8 +88,8 @@ def _axis_gather(ctx: LoweringContext, operand: ir.Value, indices: ir.Value,
 def _flat_gather(ctx: LoweringContext, operand: ir.Value, indices: ir.Value,
                  numbers: hlo.GatherDimensionNumbers, sizes: list[int]) -> ir.Value:
     """Any gather: Gather(axis 0) of the flattened operand at start + window offsets."""
-    spec, ispec = ctx.operand_specs
-    strides = _strides(ctx, spec.shape)
+    spec, ispec = ctx.operand_specs[:2]
+    strides = _strides(ctx, operand, spec.shape)
     start_map = list(numbers.start_index_map)
     starts = _index_vectors(ctx, indices, ispec, numbers.index_vector_dim)
     room = _room(ctx, operand, spec.shape, start_map, [sizes[a] for a in start_map])
@@ -94,7 +100,8 @@ def _flat_gather(ctx: LoweringContext, operand: ir.Value, indices: ir.Value,
                             numbers.index_vector_dim)
     skipped = set(numbers.collapsed_slice_dims) | set(numbers.operand_batching_dims)
     window = [a for a in range(spec.rank) if a not in skipped]
-    linear = _add_window_offsets(ctx, linear, window, [sizes[a] for a in window], strides)
+    linear = _add_window_offsets(ctx, linear, window, [sizes[a] for a in window], strides,
+                                 operand, window)
     out = ctx.b.Gather(ctx.b.Reshape(operand, ctx.i64([-1])), linear, axis=0)
     nbatch = ctx.out.rank - len(window)
     return _to_result_order(ctx, out, list(numbers.offset_dims),
@@ -112,6 +119,80 @@ def _to_result_order(ctx: LoweringContext, x: ir.Value, offset_dims: list[int],
     for i, pos in enumerate(p for p in range(rank) if p not in offset_dims):
         perm[pos] = batch_at[i]
     return x if perm == list(range(rank)) else ctx.b.Transpose(x, perm=perm)
+
+
+@lowers("stablehlo.dynamic_gather")
+def dynamic_gather(ctx: LoweringContext, operand: ir.Value, indices: ir.Value,
+                   slice_sizes: ir.Value) -> list[ir.Value]:
+    """stablehlo.dynamic_gather (x[..., idx], x[..., ::-1], take along a static axis with a
+    symbolic batch; x[:, 1:] over a symbolic dim) -> the gather's nodes, once the sizes are
+    known: from the result type, else traced in the graph. A window axis that no start
+    indexes begins at 0, so a runtime size there is a Slice of the operand first.
+
+    Limits: a runtime size on an axis the indices start (other than in the single-slice
+    form, a Slice at the clamped start) is refused.
+    """
+    numbers = hlo.GatherDimensionNumbers(ctx.raw_attr("dimension_numbers"))
+    shape = ctx.operand_specs[0].shape
+    sizes = _known_slice_sizes(ctx, operand, slice_sizes, numbers)
+    start_map = list(numbers.start_index_map)
+    if all(isinstance(sizes[a], int) for a in start_map):
+        cut = [a for a, s in enumerate(sizes) if isinstance(s, ir.Value)]
+        if any(shape[a] is not None for a in cut):
+            raise ctx.error(f"a runtime slice size along the static axes {cut} of {shape}")
+        if cut:  # these windows start at 0: keep their first `size` elements
+            ends = ctx.b.Concat(*[ctx.b.Reshape(sizes[a], ctx.i64([1])) for a in cut], axis=0)
+            operand = ctx.b.Slice(operand, ctx.i64([0] * len(cut)), ends, ctx.i64(cut))
+        sizes = [None if isinstance(s, ir.Value) else s for s in sizes]
+        return [gather_slices(ctx, operand, indices, numbers, sizes)]
+    if ctx.operand_specs[1].rank == 1 and numbers.index_vector_dim == 0 \
+            and not list(numbers.operand_batching_dims):
+        return [_single_slice(ctx, operand, indices, slice_sizes, numbers)]
+    raise ctx.error("a dynamic_gather whose indices start a window of runtime size is only "
+                    "supported in the single-slice form (x[:, 1:] over a symbolic dim)")
+
+
+def _known_slice_sizes(ctx: LoweringContext, operand: ir.Value, slice_sizes: ir.Value,
+                       numbers: hlo.GatherDimensionNumbers) -> list:
+    """Per operand axis: an int, None (the whole dynamic dim: the operand's own symbolic
+    dim) or a runtime int64 scalar. Window sizes come from the result type where static."""
+    rank = ctx.operand_specs[0].rank
+    known = elements_of(slice_sizes) or [None] * rank
+    dropped = set(numbers.collapsed_slice_dims) | set(numbers.operand_batching_dims)
+    window = [a for a in range(rank) if a not in dropped]
+    from_result = dict(zip(window, (ctx.out.shape[d] for d in numbers.offset_dims)))
+    named = list(operand.shape) if operand.shape is not None else [None] * rank
+    if ctx.operand_specs[2].dtype != _I64:
+        slice_sizes = ctx.b.Cast(slice_sizes, to=_I64)  # dead code unless a size is runtime
+    sizes: list = []
+    for a in range(rank):
+        size = from_result.get(a) if a in from_result else 1  # dropped axes: size 1
+        if size is None:
+            size = known[a]
+        if isinstance(size, ir.SymbolicDim) and same_dim(size, named[a]):
+            size = None
+        elif not isinstance(size, int):
+            size = ctx.b.Gather(slice_sizes, ctx.i64(a))
+        sizes.append(size)
+    return sizes
+
+
+def _single_slice(ctx: LoweringContext, x: ir.Value, indices: ir.Value, sizes: ir.Value,
+                  numbers: hlo.GatherDimensionNumbers) -> ir.Value:
+    """One slice of runtime size: Slice at the start clamped into [0, dim - size] (axes
+    outside start_index_map start at 0), Squeeze of the collapsed axes."""
+    rank = ctx.operand_specs[0].rank
+    if ctx.operand_specs[2].dtype != _I64:
+        sizes = ctx.b.Cast(sizes, to=_I64)
+    if ctx.operand_specs[1].dtype != _I64:
+        indices = ctx.b.Cast(indices, to=_I64)
+    given = ctx.b.ScatterElements(ctx.i64([0] * rank), ctx.i64(list(numbers.start_index_map)),
+                                  indices)
+    highest = ctx.b.Sub(ctx.b.Shape(x), sizes)
+    starts = ctx.b.Max(ctx.b.Min(given, highest), ctx.i64([0] * rank))
+    out = ctx.b.Slice(x, starts, ctx.b.Add(starts, sizes), ctx.i64(list(range(rank))))
+    collapsed = list(numbers.collapsed_slice_dims)
+    return ctx.b.Squeeze(out, ctx.i64(collapsed)) if collapsed else out
 
 
 # ---- dynamic_slice, dynamic_update_slice --------------------------------------------
@@ -220,15 +301,16 @@ def _scatter_targets(ctx: LoweringContext, operand: ir.Value, indices: ir.Value,
     """Flat linear index of every update element (the spare slot where its window does not
     fit) and the updates flattened in the same order."""
     spec, ispec, uspec = ctx.operand_specs
-    strides = _strides(ctx, spec.shape)
+    strides = _strides(ctx, operand, spec.shape)
     window_dims = list(numbers.update_window_dims)
     sizes = [uspec.shape[d] for d in window_dims]
-    if None in sizes:
-        raise ctx.error(f"scatter with a dynamic update window {uspec.shape} is not supported")
     skipped = set(numbers.inserted_window_dims) | set(numbers.input_batching_dims)
     window = [a for a in range(spec.rank) if a not in skipped]
     extent = dict(zip(window, sizes))
     start_map = list(numbers.scattered_dims_to_operand_dims)
+    if any(extent.get(a, 1) is None for a in start_map):
+        raise ctx.error(f"scatter with an update window {uspec.shape} of dynamic size along "
+                        "an axis its indices start is not supported")
     starts = _index_vectors(ctx, indices, ispec, numbers.index_vector_dim)
     room = _room(ctx, operand, spec.shape, start_map, [extent.get(a, 1) for a in start_map])
     fits = ctx.b.And(ctx.b.GreaterOrEqual(starts, ctx.i64(0)), ctx.b.LessOrEqual(starts, room))
@@ -240,7 +322,8 @@ def _scatter_targets(ctx: LoweringContext, operand: ir.Value, indices: ir.Value,
     nbatch = uspec.rank - len(window_dims)
     if window:
         fits = ctx.b.Unsqueeze(fits, ctx.i64(list(range(nbatch, nbatch + len(window)))))
-    linear = _add_window_offsets(ctx, linear, window, sizes, strides)
+    # A dynamic window dim (not indexed, so starting at 0) is the update's own.
+    linear = _add_window_offsets(ctx, linear, window, sizes, strides, updates, window_dims)
     linear = ctx.b.Where(ctx.b.Cast(fits, to=_BOOL), linear,
                          _flat_size(ctx, operand, spec.shape))
     order = [d for d in range(uspec.rank) if d not in window_dims] + window_dims
@@ -280,6 +363,12 @@ def _start_vector(ctx: LoweringContext, starts: tuple[ir.Value, ...],
     return parts[0] if len(parts) == 1 else ctx.b.Concat(*parts, axis=0)
 
 
+def _stride(ctx: LoweringContext, strides: list, axis: int) -> ir.Value:
+    """The stride of `axis` as an int64 scalar."""
+    stride = strides[axis]
+    return ctx.i64(stride) if isinstance(stride, int) else ctx.b.Squeeze(stride, ctx.i64([0]))
+
+
 def _room(ctx: LoweringContext, x: ir.Value, shape: tuple[int | None, ...],
           axes: list[int], sizes: list[int]) -> ir.Value:
     """int64 vector of dim - size over `axes`: the largest start at which a window fits."""
@@ -289,14 +378,21 @@ def _room(ctx: LoweringContext, x: ir.Value, shape: tuple[int | None, ...],
     return ctx.b.Sub(dims, ctx.i64(sizes))
 
 
-def _strides(ctx: LoweringContext, shape: tuple[int | None, ...]) -> list[int]:
-    """Row-major strides; the flattening needs every dim after the first to be static."""
-    if None in shape[1:]:
-        raise ctx.error(
-            f"this gather/scatter form flattens its operand {shape} and needs every dim "
-            "after the first to be static"
-        )
-    return [math.prod(shape[a + 1:]) for a in range(len(shape))]
+def _strides(ctx: LoweringContext, x: ir.Value, shape: tuple[int | None, ...]) -> list:
+    """Row-major strides: ints, or int64 [1] tensors read from x's runtime shape where a
+    later dim is dynamic."""
+    return [math.prod(shape[a + 1:]) if None not in shape[a + 1:]
+            else ctx.b.ReduceProd(ctx.b.Shape(x, start=a + 1), keepdims=1)
+            for a in range(len(shape))]
+
+
+def _stride_vector(ctx: LoweringContext, strides: list, axes: list[int]) -> ir.Value:
+    """The strides of `axes` as one int64 vector."""
+    picked = [strides[a] for a in axes]
+    if not any(isinstance(v, ir.Value) for v in picked):
+        return ctx.i64(picked)
+    parts = [v if isinstance(v, ir.Value) else ctx.i64([v]) for v in picked]
+    return parts[0] if len(parts) == 1 else ctx.b.Concat(*parts, axis=0)
 
 
 def _flat_size(ctx: LoweringContext, x: ir.Value, shape: tuple[int | None, ...]) -> ir.Value:
@@ -305,30 +401,37 @@ def _flat_size(ctx: LoweringContext, x: ir.Value, shape: tuple[int | None, ...])
 
 
 def _start_offsets(ctx: LoweringContext, starts: ir.Value, start_map: list[int],
-                   strides: list[int], batching: list[tuple[int, int]],
+                   strides: list, batching: list[tuple[int, int]],
                    batch_shape: list[int | None], index_vector_dim: int) -> ir.Value:
     """Linear offset of each window start: the index vector dotted with the strides of the
     operand axes it indexes, plus each batching axis's position times its stride."""
-    weighted = ctx.b.Mul(starts, ctx.i64([strides[a] for a in start_map]))
+    weighted = ctx.b.Mul(starts, _stride_vector(ctx, strides, start_map))
     linear = ctx.b.ReduceSum(weighted, ctx.i64([-1]), keepdims=0)
     for operand_axis, indices_axis in batching:
         axis = indices_axis - (indices_axis > index_vector_dim)
         line = _iota(ctx, batch_shape[axis], len(batch_shape), axis, starts, axis)
-        linear = ctx.b.Add(linear, ctx.b.Mul(line, ctx.i64(strides[operand_axis])))
+        linear = ctx.b.Add(linear, ctx.b.Mul(line, _stride(ctx, strides, operand_axis)))
     return linear
 
 
 def _add_window_offsets(ctx: LoweringContext, linear: ir.Value, window: list[int],
-                        sizes: list[int], strides: list[int]) -> ir.Value:
-    """linear[..., None, ...] + the offset of each window position (new trailing axes)."""
+                        sizes: list[int | None], strides: list, like: ir.Value,
+                        like_axes: list[int]) -> ir.Value:
+    """linear[..., None, ...] + the offset of each window position (new trailing axes); a
+    None size (window axis j) is read at runtime from `like`'s axis like_axes[j]."""
     if not window:
         return linear
+    expanded = ctx.b.Unsqueeze(linear, ctx.i64([-1 - j for j in range(len(window))]))
+    if None in sizes or any(isinstance(strides[a], ir.Value) for a in window):
+        for j, axis in enumerate(window):
+            line = _iota(ctx, sizes[j], len(window), j, like, like_axes[j])
+            expanded = ctx.b.Add(expanded, ctx.b.Mul(line, _stride(ctx, strides, axis)))
+        return expanded
     offsets = np.zeros(sizes, np.int64)
     for j, axis in enumerate(window):
         placed = [1] * len(window)
         placed[j] = sizes[j]
         offsets = offsets + (np.arange(sizes[j], dtype=np.int64) * strides[axis]).reshape(placed)
-    expanded = ctx.b.Unsqueeze(linear, ctx.i64([-1 - j for j in range(len(window))]))
     return ctx.b.Add(expanded, ctx.i64(offsets))
 
 

@@ -9,7 +9,8 @@ uint64 tensors. The state is ui64[n] with the key in state[0]:
   two-word state, (state[1], state[0]); each block gives four 32-bit outputs.
 - DEFAULT: implementation-defined; XLA's CPU and GPU compilers pick PHILOX, so it is PHILOX.
 Outputs narrower than 32 bits keep the low bits of the 32-bit ones; the new state is the
-counter advanced by the number of blocks used. Shapes must be static.
+counter advanced by the number of blocks used. The output shape may be known at runtime
+only (stablehlo.dynamic_rng_bit_generator); the state's must be static.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ _THREEFRY_ROTATIONS = (13, 15, 26, 6, 17, 29, 16, 24)
 _PHILOX_ROUNDS = 10
 _PHILOX_M = (0xD2511F53, 0xCD9E8D57)
 _PHILOX_W = (0x9E3779B9, 0xBB67AE85)
+# An output shape: static dims, or an int64 vector of dims known at runtime only.
+Shape = tuple[int, ...] | ir.Value
 
 
 def _u32(ctx: LoweringContext, value) -> ir.Value:
@@ -114,21 +117,67 @@ def _threefry(ctx: LoweringContext, key: ir.Value, counter: ir.Value,
     return bits, advanced
 
 
+def _threefry_at_runtime(ctx: LoweringContext, key: ir.Value, counter: ir.Value,
+                         dims: ir.Value, rank: int, wide: bool) -> tuple[ir.Value, ir.Value]:
+    """_threefry for dims known at runtime only. The split axis of the 32-bit form depends
+    on them, so each element computes its own block: its index on the split axis k maps to
+    block row k // 2 and word k % 2, the other axes to themselves."""
+    b = ctx.b
+    if wide:
+        count = b.ReduceProd(dims, keepdims=0)
+        offsets = b.Reshape(b.Range(ctx.i64(0), count, ctx.i64(1)), dims)
+        x = _threefry2x32(ctx, list(_words(ctx, b.Add(counter, b.Cast(offsets, to=U64)))),
+                          list(_words(ctx, key)))
+        return _join(ctx, x[0], x[1]), b.Add(counter, b.Cast(count, to=U64))
+    even = b.Cast(b.Equal(b.Mod(dims, ctx.i64(2)), ctx.i64(0)), to=ir.DataType.INT64)
+    split = b.Where(b.Cast(b.ReduceMax(even, keepdims=1), to=ir.DataType.BOOL),
+                    b.ArgMax(even, keepdims=1), b.ArgMax(dims, keepdims=1))
+    is_split = b.Equal(ctx.i64(np.arange(rank)), split)
+    halves = b.Where(is_split, b.Div(b.Add(dims, ctx.i64(1)), ctx.i64(2)), dims)
+    # Row-major strides of the block shape (the dims with the split one halved).
+    strides = [ctx.i64([1])]
+    for a in range(rank - 1, 0, -1):
+        strides.insert(0, b.Mul(strides[0], b.Slice(halves, ctx.i64([a]), ctx.i64([a + 1]))))
+    linear, word = ctx.i64(0), ctx.i64(0)
+    for a in range(rank):
+        n = b.Squeeze(b.Slice(dims, ctx.i64([a]), ctx.i64([a + 1])), ctx.i64([0]))
+        line = b.Range(ctx.i64(0), n, ctx.i64(1))
+        if rank > 1:
+            line = b.Unsqueeze(line, ctx.i64([i for i in range(rank) if i != a]))
+        on_split = b.Squeeze(b.Slice(is_split, ctx.i64([a]), ctx.i64([a + 1])), ctx.i64([0]))
+        row = b.Where(on_split, b.Div(line, ctx.i64(2)), line)
+        linear = b.Add(linear, b.Mul(row, b.Squeeze(strides[a], ctx.i64([0]))))
+        word = b.Add(word, b.Where(on_split, b.Mod(line, ctx.i64(2)), ctx.i64(0)))
+    x = _threefry2x32(ctx, list(_words(ctx, b.Add(counter, b.Cast(linear, to=U64)))),
+                      list(_words(ctx, key)))
+    blocks = b.Cast(b.ReduceProd(halves, keepdims=0), to=U64)
+    return b.Where(b.Equal(word, ctx.i64(0)), x[0], x[1]), b.Add(counter, blocks)
+
+
 def _philox(ctx: LoweringContext, key: ir.Value, counter: tuple[ir.Value, ir.Value],
-            shape: tuple[int, ...], wide: bool):
+            shape: Shape, wide: bool):
     """(uint32 or uint64 bits of `shape`, the advanced 128-bit counter (low, high))."""
     b = ctx.b
-    count = math.prod(shape)
-    blocks = -(-count * (2 if wide else 1) // 4)
-    low, high = _add_128(ctx, counter, _u64(ctx, np.arange(blocks, dtype=np.uint64)))
+    per_block = 2 if wide else 4
+    if isinstance(shape, ir.Value):  # counts known at runtime only
+        count = b.ReduceProd(shape, keepdims=1)
+        blocks = b.Div(b.Add(count, ctx.i64([per_block - 1])), ctx.i64([per_block]))
+        offsets = b.Cast(b.Range(ctx.i64(0), b.Squeeze(blocks, ctx.i64([0])), ctx.i64(1)),
+                         to=U64)
+        advance, target = b.Cast(b.Squeeze(blocks, ctx.i64([0])), to=U64), shape
+    else:
+        count = ctx.i64([math.prod(shape)])
+        blocks = -(-math.prod(shape) // per_block)
+        offsets = _u64(ctx, np.arange(blocks, dtype=np.uint64))
+        advance, target = _u64(ctx, blocks), ctx.i64(list(shape))
+    low, high = _add_128(ctx, counter, offsets)
     x = _philox4x32(ctx, [*_words(ctx, low), *_words(ctx, high)], list(_words(ctx, key)))
     if wide:
         x = [_join(ctx, x[0], x[1]), _join(ctx, x[2], x[3])]
     # Block i gives outputs i*k .. i*k + k-1, k = len(x): interleave, then cut to size.
     lanes = b.Concat(*[b.Unsqueeze(v, ctx.i64([1])) for v in x], axis=1)
-    flat = b.Slice(b.Reshape(lanes, ctx.i64([blocks * len(x)])), ctx.i64([0]),
-                   ctx.i64([count]))
-    return b.Reshape(flat, ctx.i64(list(shape))), _add_128(ctx, counter, _u64(ctx, blocks))
+    flat = b.Slice(b.Reshape(lanes, ctx.i64([-1])), ctx.i64([0]), count)
+    return b.Reshape(flat, target), _add_128(ctx, counter, advance)
 
 
 def _add_128(ctx: LoweringContext, u128: tuple[ir.Value, ir.Value], u64: ir.Value):
@@ -142,21 +191,43 @@ def _add_128(ctx: LoweringContext, u128: tuple[ir.Value, ir.Value], u64: ir.Valu
 @lowers("stablehlo.rng_bit_generator")
 def rng_bit_generator(ctx: LoweringContext, state: ir.Value) -> list[ir.Value]:
     """stablehlo.rng_bit_generator -> XLA's threefry2x32 / philox4x32 in integer ops."""
+    if not ctx.result_specs[1].is_static:
+        raise ctx.error("needs a static output shape")
+    return _generate(ctx, state, ctx.result_specs[1].shape)
+
+
+@lowers("stablehlo.custom_call@stablehlo.dynamic_rng_bit_generator")
+def dynamic_rng_bit_generator(ctx: LoweringContext, state: ir.Value,
+                              shape: ir.Value) -> list[ir.Value]:
+    """custom_call @stablehlo.dynamic_rng_bit_generator (jax.random with an rbg key and a
+    shape taken from a symbolic dim) -> rng_bit_generator's arithmetic on runtime counts;
+    XLA refines the shape before it expands the op, so the bits are those of the static op."""
+    if ctx.operand_specs[1].dtype != ir.DataType.INT64:
+        shape = ctx.b.Cast(shape, to=ir.DataType.INT64)
+    return _generate(ctx, state, shape)
+
+
+def _generate(ctx: LoweringContext, state: ir.Value, shape: Shape) -> list[ir.Value]:
+    """(new state, bits of `shape`: static dims or an int64 vector known at runtime)."""
     algorithm = hlo.RngAlgorithmAttr(ctx.raw_attr("rng_algorithm")).value
     state_spec, out = ctx.operand_specs[0], ctx.result_specs[1]
-    if state_spec.dtype != U64 or not state_spec.is_static or not out.is_static:
-        raise ctx.error("needs a static ui64 state and a static output shape")
+    if state_spec.dtype != U64 or not state_spec.is_static:
+        raise ctx.error("needs a static ui64 state")
     width = 8 * out.np_dtype.itemsize
     if out.is_float or out.is_bool or width not in (8, 16, 32, 64):
         raise ctx.error(f"{out.dtype.name} outputs are not supported (XLA makes integers)")
     b, n = ctx.b, state_spec.shape[0]
     word = [b.Gather(state, ctx.i64(i)) for i in range(n)]
-    if algorithm == "THREE_FRY":
-        bits, advanced = _threefry(ctx, word[0], word[1], out.shape, width == 64)
+    if algorithm == "THREE_FRY" and isinstance(shape, ir.Value):
+        bits, advanced = _threefry_at_runtime(ctx, word[0], word[1], shape, out.rank,
+                                              width == 64)
+        new_state = [word[0], advanced]
+    elif algorithm == "THREE_FRY":
+        bits, advanced = _threefry(ctx, word[0], word[1], shape, width == 64)
         new_state = [word[0], advanced]
     elif algorithm in ("PHILOX", "DEFAULT"):
         counter = (word[1], word[2]) if n >= 3 else (word[1], word[0])
-        bits, advanced = _philox(ctx, word[0], counter, out.shape, width == 64)
+        bits, advanced = _philox(ctx, word[0], counter, shape, width == 64)
         new_state = [word[0], *advanced[: 2 if n >= 3 else 1]]
     else:
         raise ctx.error(f"unknown rng algorithm {algorithm}")

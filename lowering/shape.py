@@ -7,6 +7,7 @@ import onnx_ir as ir
 
 from . import lowers
 from .context import LoweringContext
+from .dynamic_values import elements_of, same_dim
 
 _INT64_MIN = np.iinfo(np.int64).min
 _INT64_MAX = np.iinfo(np.int64).max
@@ -21,11 +22,13 @@ def broadcast_in_dim(ctx: LoweringContext, x: ir.Value) -> list[ir.Value]:
     return [broadcast_to(ctx, x, ctx.attr("broadcast_dimensions"), ctx.i64(target))]
 
 
-def broadcast_to(ctx: LoweringContext, x: ir.Value, dims: list[int],
-                 target: ir.Value) -> ir.Value:
+def broadcast_to(ctx: LoweringContext, x: ir.Value, dims: list[int], target: ir.Value,
+                 known: list | None = None) -> ir.Value:
     """Operand axis i moved to result axis dims[i], then Expand to `target` (int64 shape),
-    which is left out where the aligned operand already has the static result shape."""
+    which is left out where the aligned operand already has the result shape: the static
+    one, or `known`, the target's elements as ints and symbolic dims."""
     source, out = ctx.operand_specs[0], ctx.out
+    named = list(x.shape) if known is not None and x.shape is not None else None
     order = sorted(range(len(dims)), key=lambda i: dims[i])
     if order != list(range(len(dims))):  # operand axes land out of order: sort them first
         x = ctx.b.Transpose(x, perm=order)
@@ -35,7 +38,10 @@ def broadcast_to(ctx: LoweringContext, x: ir.Value, dims: list[int],
         x = ctx.b.Unsqueeze(x, ctx.i64(missing))
     aligned = [1] * out.rank
     for i, axis in zip(order, kept):
-        aligned[axis] = source.shape[i]
+        # The operand's dims as its ONNX value names them, where `known` can match them.
+        aligned[axis] = named[i] if named is not None else source.shape[i]
+    if known is not None and all(same_dim(a, k) for a, k in zip(aligned, known)):
+        return x
     if None in aligned or tuple(aligned) != out.shape:
         x = ctx.b.Expand(x, target)
     return x
@@ -107,45 +113,102 @@ def slice_(ctx: LoweringContext, x: ir.Value) -> list[ir.Value]:
 def pad(ctx: LoweringContext, x: ir.Value, value: ir.Value) -> list[ir.Value]:
     """stablehlo.pad -> interior padding by reshaping, then Pad for positive edges and
     Slice for negative ones (which cut into the interior-padded tensor)."""
-    low, high = ctx.attr("edge_padding_low"), ctx.attr("edge_padding_high")
-    interior = ctx.attr("interior_padding")
-    shape = list(ctx.operand_specs[0].shape)
-    for axis, gap in enumerate(interior):
-        if gap > 0 and shape[axis] != 0:
-            x = _interior_pad(ctx, x, value, shape, axis, gap)
-            if shape[axis] is not None:
-                shape[axis] += (shape[axis] - 1) * gap
-    grow_low, grow_high = [max(p, 0) for p in low], [max(p, 0) for p in high]
-    if any(grow_low) or any(grow_high):
-        x = ctx.b.Pad(x, ctx.i64(grow_low + grow_high), value, mode="constant")
-    cut = [a for a in range(len(shape)) if low[a] < 0 or high[a] < 0]
-    if cut:
-        x = ctx.b.Slice(
-            x,
-            ctx.i64([-min(low[a], 0) for a in cut]),
-            ctx.i64([high[a] if high[a] < 0 else _INT64_MAX for a in cut]),
-            ctx.i64(cut),
-        )
-    return [x]
+    return [pad_with(ctx, x, value, ctx.attr("edge_padding_low"),
+                     ctx.attr("edge_padding_high"), ctx.attr("interior_padding"))]
+
+
+# Pad widths per axis: ints, or an int64 vector known at runtime only.
+Widths = list[int] | ir.Value
+
+
+def pad_with(ctx: LoweringContext, x: ir.Value, value: ir.Value, low: Widths, high: Widths,
+             interior: Widths) -> ir.Value:
+    """x padded as stablehlo.pad does (interior first, then the edges, negative ones cut)."""
+    x = interior_pad(ctx, x, value, list(ctx.operand_specs[0].shape), interior)
+    return edge_pad(ctx, x, value, low, high)
+
+
+def edge_pad(ctx: LoweringContext, x: ir.Value, value: ir.Value, low: Widths,
+             high: Widths) -> ir.Value:
+    """Pad by the positive widths, Slice off the negative ones; each only where some width
+    may need it (a runtime width made of symbolic dims is known not to be negative)."""
+    b = ctx.b
+    if not isinstance(low, ir.Value) and not isinstance(high, ir.Value):
+        grow_low, grow_high = [max(p, 0) for p in low], [max(p, 0) for p in high]
+        if any(grow_low) or any(grow_high):
+            x = b.Pad(x, ctx.i64(grow_low + grow_high), value, mode="constant")
+        cut = [a for a in range(len(low)) if low[a] < 0 or high[a] < 0]
+        if not cut:
+            return x
+        return b.Slice(x, ctx.i64([-min(low[a], 0) for a in cut]),
+                       ctx.i64([high[a] if high[a] < 0 else _INT64_MAX for a in cut]),
+                       ctx.i64(cut))
+    known = [*_known_widths(low), *_known_widths(high)]
+    low, high = _widths_value(ctx, low), _widths_value(ctx, high)
+    may_cut = any(not isinstance(e, ir.SymbolicDim) and (e is None or e < 0) for e in known)
+    if any(not isinstance(e, int) or e > 0 for e in known):
+        both = b.Concat(low, high, axis=0)
+        x = b.Pad(x, b.Max(both, ctx.i64([0])) if may_cut else both, value, mode="constant")
+    if not may_cut:
+        return x
+    zero = ctx.i64([0])
+    return b.Slice(x, b.Neg(b.Min(low, zero)), b.Add(b.Shape(x), b.Min(high, zero)))
+
+
+def _known_widths(widths: Widths) -> list:
+    """Each width as an int, a symbolic dim (never negative) or None (unknown)."""
+    if not isinstance(widths, ir.Value):
+        return list(widths)
+    return elements_of(widths) or [None]
+
+
+def _widths_value(ctx: LoweringContext, widths: Widths) -> ir.Value:
+    return widths if isinstance(widths, ir.Value) else ctx.i64(widths)
+
+
+def interior_pad(ctx: LoweringContext, x: ir.Value, value: ir.Value,
+                 shape: list[int | None], gaps: Widths) -> ir.Value:
+    """Inserts gaps[a] copies of `value` between neighbours along every axis a: each
+    element gets a trailing run on a new axis (Unsqueeze, one Pad), every axis is merged
+    with its run (Reshape), then the last run of each is cut off (Slice). Runtime `gaps`
+    (int64) treat every axis; dynamic dims are read from the runtime shape."""
+    b, rank = ctx.b, len(shape)
+    runtime = isinstance(gaps, ir.Value)
+    axes = list(range(rank)) if runtime else \
+        [a for a in range(rank) if gaps[a] > 0 and shape[a] != 0]
+    if not axes:
+        return x
+    dims = b.Shape(x) if runtime or None in shape else None
+    # Axis a (j-th of `axes`) stays at a + j after the Unsqueeze, its run at a + j + 1.
+    x = b.Unsqueeze(x, ctx.i64([a + j + 1 for j, a in enumerate(axes)]))
+    if runtime:
+        runs = b.Concat(ctx.i64(np.zeros((rank, 1), np.int64)),
+                        b.Unsqueeze(gaps, ctx.i64([1])), axis=1)
+        pads = b.Concat(ctx.i64([0] * 2 * rank), b.Reshape(runs, ctx.i64([-1])), axis=0)
+        merged = b.Mul(dims, b.Add(gaps, ctx.i64([1])))
+        ends = b.Sub(merged, gaps)
+    else:
+        ends_pad = [0] * (rank + len(axes))
+        for j, a in enumerate(axes):
+            ends_pad[a + j + 1] = gaps[a]
+        pads = ctx.i64([0] * len(ends_pad) + ends_pad)
+        factors = [gaps[a] + 1 if a in axes else 1 for a in range(rank)]
+        if dims is None:
+            merged = ctx.i64([d * f for d, f in zip(shape, factors)])
+            ends = ctx.i64([shape[a] * factors[a] - gaps[a] for a in axes])
+        else:
+            merged = b.Mul(dims, ctx.i64(factors))
+            ends = b.Sub(b.Gather(merged, ctx.i64(axes)), ctx.i64([gaps[a] for a in axes]))
+    x = b.Pad(x, pads, value, mode="constant")
+    x = reshape_to(ctx, x, merged, literal_zeros=True)
+    return b.Slice(x, ctx.i64([0] * len(axes)), ends, ctx.i64(axes))
 
 
 def _interior_pad(ctx: LoweringContext, x: ir.Value, value: ir.Value,
                   shape: list[int | None], axis: int, gap: int) -> ir.Value:
-    """Inserts `gap` copies of `value` between neighbours along `axis`: each element gets a
-    trailing run of `gap` (unsqueeze, pad, merge), then the last run is cut off."""
-    b = ctx.b
-    rank = len(shape)
-    x = b.Unsqueeze(x, ctx.i64([axis + 1]))
-    pads = [0] * (2 * (rank + 1))
-    pads[rank + 1 + axis + 1] = gap
-    x = b.Pad(x, ctx.i64(pads), value, mode="constant")
-    if None in shape:  # the dims as the runtime has them, axis and its run merged
-        run = b.Mul(b.Shape(x, start=axis, end=axis + 1), ctx.i64([gap + 1]))
-        merged = b.Concat(b.Shape(x, end=axis), run, b.Shape(x, start=axis + 2), axis=0)
-    else:
-        merged = ctx.i64(shape[:axis] + [shape[axis] * (gap + 1)] + shape[axis + 1:])
-    x = reshape_to(ctx, x, merged, literal_zeros=True)
-    return b.Slice(x, ctx.i64([0]), ctx.i64([-gap]), ctx.i64([axis]))
+    """interior_pad along one axis (for the window lowering's base dilation)."""
+    return interior_pad(ctx, x, value, shape, [gap if a == axis else 0
+                                               for a in range(len(shape))])
 
 
 @lowers("stablehlo.iota")

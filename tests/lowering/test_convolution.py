@@ -206,3 +206,42 @@ def test_conv_dynamic_batch():
     for batch in (1, 3):
         x = random_array((batch, 5, 6, 4))
         assert_outputs_close([fn(x, w)], run_onnx(model, [x, w]), **TOL)
+
+
+# JAX emits dynamic_conv for "SAME" padding over symbolic spatial dims (tests/lowering/
+# test_dynamic.py); StableHLO allows any runtime padding, negative too, and lhs dilation.
+DYNAMIC_CONV = """
+func.func @main(%x: tensor<?x6x5x2xf32>, %w: tensor<3x2x2x4xf32>, %p: tensor<2x2xi32>)
+    -> tensor<?x?x?x4xf32> {
+  %0 = "stablehlo.dynamic_conv"(%x, %w, %p) <{batch_group_count = 1 : i64,
+    dimension_numbers = #stablehlo.conv<[b, 0, 1, f]x[0, 1, i, o]->[b, 0, 1, f]>,
+    feature_group_count = 1 : i64, lhs_dilation = array<i64: 1, 2>,
+    window_strides = array<i64: 2, 1>}>
+    : (tensor<?x6x5x2xf32>, tensor<3x2x2x4xf32>, tensor<2x2xi32>) -> tensor<?x?x?x4xf32>
+  return %0 : tensor<?x?x?x4xf32>
+}
+"""
+
+
+@pytest.mark.parametrize("padding", [[(0, 0), (0, 0)], [(1, 2), (0, 1)], [(-1, 1), (2, -3)],
+                                     [(-2, -1), (-1, 0)]], ids=str)
+def test_dynamic_conv_with_runtime_padding(padding):
+    model = _model_from_mlir(DYNAMIC_CONV, ["x", "w", "p"])
+    fn = _conv(NHWC, (2, 1), padding, lhs_dilation=(1, 2))
+    w = random_array((3, 2, 2, 4), seed=1)
+    for batch in (1, 3):
+        x = random_array((batch, 6, 5, 2), seed=batch)
+        got = run_onnx(model, [x, w, np.array(padding, np.int32)])
+        assert_outputs_close([fn(x, w)], got, **TOL)
+
+
+def test_conv_lhs_dilation_along_symbolic_dims():
+    """A transposed convolution over symbolic spatial dims dilates them at runtime (this
+    was refused before)."""
+    w = random_array((3, 3, 2, 4), seed=1)
+    fn = lambda x: lax.conv_transpose(x, w, (2, 3), "SAME", dimension_numbers=NHWC)  # noqa: E731
+    model = to_onnx(fn, [("B", "H", "W", 2)])
+    onnx.checker.check_model(model, full_check=True)
+    for shape in [(1, 1, 1, 2), (2, 4, 3, 2), (3, 5, 6, 2)]:
+        x = random_array(shape, seed=shape[1])
+        assert_outputs_close([fn(x)], run_onnx(model, [x]), **TOL)

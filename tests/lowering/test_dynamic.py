@@ -3,6 +3,7 @@ Runtime at several sizes and compared with JAX at each size."""
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import onnx
 import pytest
 from flax import nnx
@@ -15,6 +16,8 @@ from jax2onnx_hlo.validate import plain_function
 
 B_SIZES = [{"B": 1}, {"B": 3}, {"B": 7}]
 BT_SIZES = [{"B": 1, "T": 1}, {"B": 3, "T": 5}, {"B": 7, "T": 2}, {"B": 2, "T": 9}]
+BH_SIZES = [{"B": 1, "H": 2}, {"B": 3, "H": 5}, {"B": 2, "H": 4}]
+BHW_SIZES = [{"B": 1, "H": 5, "W": 6}, {"B": 2, "H": 8, "W": 3}, {"B": 3, "H": 1, "W": 7}]
 
 
 def export_once_run_at(fn, specs, sizes, *, rtol=1e-5, atol=1e-5) -> onnx.ModelProto:
@@ -86,6 +89,21 @@ def _causal_mask_from_iota(x):
 
 
 _W = random_array((30, 5), seed=11)
+_K = random_array((3, 3, 3, 4), seed=14)
+_IDX = np.array([0, 2, 4, 2])
+_STATE = np.array([0x12345678, 0x9ABCDEF0, 42, 7], np.uint32)
+_NHWC = ("NHWC", "HWIO", "NHWC")
+
+
+def _conv(strides, padding, **kwargs):
+    return lambda x: lax.conv_general_dilated(x, _K, strides, padding,
+                                              dimension_numbers=_NHWC, **kwargs)
+
+
+def _bits(algorithm, dtype=jnp.uint32):
+    """rng_bit_generator bits shaped like x: dynamic_rng_bit_generator with symbolic dims."""
+    return lambda x: lax.rng_bit_generator(jnp.asarray(_STATE), x.shape, dtype,
+                                           algorithm=algorithm)
 _HEADS_W = random_array((16, 4, 4), seed=13)
 _BIAS = random_array((5,), seed=12)
 
@@ -137,6 +155,56 @@ CASES = [
         jnp.tril(jnp.ones((x.shape[1], x.shape[1]), bool)), x, 0.0),
         [("B", "T", "T")], BT_SIZES),
     ("decoder_block", _decoder(), [("B", "T", 16)], BT_SIZES),
+    # ---- dynamic_pad: widths that depend on a symbolic dim ----------------------------------
+    ("pad_by_symbolic_dim", lambda x: jnp.pad(x, ((0, 0), (0, x.shape[1]))), [("B", "H")],
+     BH_SIZES),
+    ("pad_negative_by_symbolic_dim",
+     lambda x: lax.pad(x, 0.5, ((0, 0, 0), (1, -(x.shape[1] // 2), 1))), [("B", "H")], BH_SIZES),
+    ("pad_interior_by_symbolic_dim", lambda x: lax.pad(x, 0.5, ((1, 0, x.shape[1]), (0, 1, 0))),
+     [("B", "H")], BH_SIZES),
+    ("pad_low_negative_by_symbolic_dim",
+     lambda x: lax.pad(x, 2.0, ((0, 0, 0), (1 - x.shape[1], x.shape[0], 2))), [("B", "H")],
+     BH_SIZES),
+    # ---- dynamic_conv: "SAME" padding of a strided conv over symbolic spatial dims ---------
+    ("conv_same_stride_2", _conv((2, 2), "SAME"), [("B", "H", "W", 3)], BHW_SIZES),
+    ("conv_same_stride_3_1_rhs_dilated", _conv((3, 1), "SAME", rhs_dilation=(1, 2)),
+     [("B", "H", "W", 3)], BHW_SIZES),
+    ("nnx_conv_strided_same", nnx.Conv(3, 4, (3, 3), strides=2, rngs=nnx.Rngs(0)),
+     [("B", "H", "W", 3)], BHW_SIZES),
+    # a static convolution whose lhs dilation runs along symbolic dims
+    ("conv_transpose_symbolic_hw", lambda x: lax.conv_transpose(x, _K, (2, 2), "SAME",
+                                                                dimension_numbers=_NHWC),
+     [("B", "H", "W", 3)], BHW_SIZES),
+    ("conv_transpose_valid_3_2", lambda x: lax.conv_transpose(x, _K, (3, 2), "VALID",
+                                                              dimension_numbers=_NHWC),
+     [("B", "H", "W", 3)], BHW_SIZES),
+    # ---- batched dynamic_gather: slice sizes that hold a symbolic dim -----------------------
+    ("gather_ellipsis_none_idx", lambda x: x[..., None, _IDX], [("B", 5)], B_SIZES),
+    ("gather_reverse_last_axis", lambda x: x[..., ::-1], [("B", 5)], B_SIZES),
+    ("gather_take_axis_1", lambda x: jnp.take(x, _IDX, axis=1), [("B", 5)], B_SIZES),
+    ("gather_take_between_symbolic_dims", lambda x: jnp.take(x, _IDX, axis=1),
+     [("B", 5, "T")], BT_SIZES),
+    ("gather_two_index_arrays", lambda x: x[:, _IDX, _IDX[::-1]], [("B", 5, 5)], B_SIZES),
+    ("gather_strided_symbolic_axis", lambda x: x[:, ::2], [("B", "T")], BT_SIZES),
+    ("gather_last_of_symbolic_axis", lambda x: x[:, -1], [("B", "T", 3)], BT_SIZES),
+    # ---- cumulative ops along a symbolic axis: a log-step scan in a Loop --------------------
+    ("cumprod_symbolic_axis", lambda x: jnp.cumprod(x, axis=1), [("B", "T")], BT_SIZES),
+    ("cummax_reverse_symbolic_axis", lambda x: lax.cummax(x, axis=1, reverse=True),
+     [("B", "T")], BT_SIZES),
+    ("cummin_over_batch", lambda x: lax.cummin(x, axis=0), [("B", 3)],
+     [*B_SIZES, {"B": 8}, {"B": 9}]),
+    # ---- dynamic_rng_bit_generator: bits shaped by symbolic dims ----------------------------
+    ("rbg_key_uniform", lambda x: x + jax.random.uniform(jax.random.key(1, impl="rbg"), x.shape),
+     [("B", "T")], BT_SIZES),
+    # the 32-bit threefry halves the first even dim (else the largest): it moves with B, T
+    ("rng_threefry_symbolic_shape", _bits(lax.RandomAlgorithm.RNG_THREE_FRY), [("B", "T")],
+     [*BT_SIZES, {"B": 3, "T": 3}, {"B": 4, "T": 6}]),
+    ("rng_threefry_uint8_symbolic_shape", _bits(lax.RandomAlgorithm.RNG_THREE_FRY, jnp.uint8),
+     [("B", "T")], BT_SIZES),
+    ("rng_philox_symbolic_shape", _bits(lax.RandomAlgorithm.RNG_PHILOX), [("B", "T")],
+     BT_SIZES),
+    ("rng_default_uint16_symbolic_shape", _bits(lax.RandomAlgorithm.RNG_DEFAULT, jnp.uint16),
+     [("B", "T")], BT_SIZES),
 ]
 
 
@@ -203,6 +271,34 @@ def test_unrelated_errors_are_not_restated():
 
     with pytest.raises(ValueError, match="a bug in the user's function"):
         to_onnx(broken, [("B", 4)])
+
+
+def test_runtime_pad_widths_of_symbolic_dims_need_no_cut():
+    """Widths traced back to symbolic dims are never negative: Pad only, no Slice."""
+    model = to_onnx(lambda x: jnp.pad(x, ((0, 0), (0, x.shape[1]))), [("B", "H")])
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.count("Pad") == 1 and "Slice" not in ops and "Max" not in ops, ops
+
+
+def test_cumulative_along_a_symbolic_axis_is_a_loop_not_a_window():
+    model = to_onnx(lambda x: jnp.cumprod(x, axis=1), [("B", "T")])
+    ops = {n.op_type for n in model.graph.node}
+    assert "Loop" in ops and not ops & {"Conv", "ReduceProd", "MaxPool"}, ops
+
+
+def test_cnn_flatten_keeps_the_batch_name():
+    """The flatten to (B, -1) (dynamic_reshape) names its result dim "B", so that what
+    follows can see it equals the input's batch, and the log_softmax's reduce keeps "B"
+    too: the dense layers become Gemm and the log_softmax fuses as in the static export,
+    with no node more."""
+    static = to_onnx(_cnn(), [(4, 28, 28, 1)])
+    dynamic = to_onnx(_cnn(), [("B", 28, 28, 1)])
+    (flatten,) = [n for n in dynamic.graph.node if n.op_type == "Reshape"]
+    dims = {v.name: v.type.tensor_type.shape.dim for v in dynamic.graph.value_info}
+    assert [d.dim_param or d.dim_value for d in dims[flatten.output[0]]] == ["B", 1568]
+    ops = [n.op_type for n in dynamic.graph.node]
+    assert ops.count("Gemm") == 2 and "LogSoftmax" in ops, ops
+    assert len(dynamic.graph.node) == len(static.graph.node)
 
 
 def test_symbolic_batch_costs_no_extra_nodes_for_an_mlp():

@@ -217,8 +217,7 @@ CASES = [
 @pytest.mark.parametrize("name,fn,args,tol", CASES, ids=[c[0] for c in CASES])
 def test_gather_scatter(name, fn, args, tol):
     # x[..., None, idx] with a symbolic leading dim is a batched dynamic_gather.
-    limit = "batched dynamic_gather is not supported" if name == "x_ellipsis_none_idx" else True
-    check_against_jax(fn, args, rtol=tol, atol=tol, dynamic_batch=limit)
+    check_against_jax(fn, args, rtol=tol, atol=tol)
 
 
 def test_gather_bypasses_flattening_for_axis_take():
@@ -254,6 +253,33 @@ SYMBOLIC = [
     ("vmap_scatter", jax.vmap(lambda x, i, u: x.at[i].set(u)),
      [_S(("B", 5), f32), _S(("B", 2), i32), _S(("B", 2), f32)],
      [[(1, 5), (1, 2), (1, 2)], [(4, 5), (4, 2), (4, 2)]]),
+    # batched dynamic_gather: the slice sizes hold B (or T), the indices are inputs
+    ("take_columns_clip", lambda x, i: jnp.take(x, i, axis=1, mode="clip"),
+     [_S(("B", 5), f32), _S(("N",), i32)], [[(3, 5), (4,)], [(1, 5), (2,)]]),
+    ("take_columns_fill", lambda x, i: jnp.take(x, i, axis=1),
+     [_S(("B", 5), f32), _S(("N",), i32)], [[(3, 5), (4,)], [(1, 5), (2,)]]),
+    ("ellipsis_none_index", lambda x, i: x[..., None, i],
+     [_S(("B", 5), f32), _S((3,), i32)], [[(2, 5), (3,)], [(6, 5), (3,)]]),
+    ("two_index_arrays_window_b", lambda x, i, j: x[:, i, j],
+     [_S(("B", 4, 5), f32), _S((3,), i32), _S((3,), i32)],
+     [[(2, 4, 5), (3,), (3,)], [(1, 4, 5), (3,), (3,)]]),
+    # a scatter whose update window spans B (not indexed): offsets read from the update
+    ("at_add_strided_columns", lambda x, u: x.at[:, ::2].add(u),
+     [_S(("B", 5), f32), _S(("B", 3), f32)], [[(2, 5), (2, 3)], [(1, 5), (1, 3)]]),
+    ("at_set_column_block", lambda x, u: x.at[:, 1:3].set(u),
+     [_S(("B", 4, 3), f32), _S(("B", 2, 3), f32)],
+     [[(2, 4, 3), (2, 2, 3)], [(3, 4, 3), (3, 2, 3)]]),
+    # a symbolic dim after the first: the flattened operand's strides are read at runtime
+    ("at_set_column_block_b_t", lambda x, u: x.at[:, 1:3].set(u),
+     [_S(("B", 4, "T"), f32), _S(("B", 2, "T"), f32)],
+     [[(2, 4, 3), (2, 2, 3)], [(3, 4, 1), (3, 2, 1)]]),
+    ("two_index_arrays_b_t_s", lambda x, i, j: x[:, i, j],
+     [_S(("B", "T", "S"), f32), _S((3,), i32), _S((3,), i32)],
+     [[(2, 4, 5), (3,), (3,)], [(1, 6, 2), (3,), (3,)]]),
+    ("vmap_take_b_t", jax.vmap(lambda x, i: x[i]), [_S(("B", "T", 4), f32), _S(("B", 2), i32)],
+     [[(1, 5, 4), (1, 2)], [(3, 2, 4), (3, 2)]]),
+    ("take_middle_axis_b_t", lambda x, i: jnp.take(x, i, axis=1, mode="clip"),
+     [_S(("B", 5, "T"), f32), _S((2,), i32)], [[(2, 5, 3), (2,)], [(3, 5, 1), (2,)]]),
 ]
 
 
@@ -278,6 +304,24 @@ func.func @main(%x: tensor<5x4xf32>, %idx: tensor<2x3xi32>) -> tensor<3x2xf32> {
   return %0 : tensor<3x2xf32>
 }
 """
+
+
+# A batched dynamic_gather whose indices start a window of runtime size (JAX does not
+# emit one): refused, not lowered as if the size were the whole dim.
+_DYNAMIC_GATHER_RUNTIME_WINDOW = """
+func.func @main(%x: tensor<?x5xf32>, %idx: tensor<3x1xi32>, %s: tensor<2xi32>)
+    -> tensor<3x?x?xf32> {
+  %0 = "stablehlo.dynamic_gather"(%x, %idx, %s) <{dimension_numbers = #stablehlo.gather<
+      offset_dims = [1, 2], start_index_map = [1], index_vector_dim = 1>}>
+      : (tensor<?x5xf32>, tensor<3x1xi32>, tensor<2xi32>) -> tensor<3x?x?xf32>
+  return %0 : tensor<3x?x?xf32>
+}
+"""
+
+
+def test_dynamic_gather_with_a_runtime_started_window_is_refused():
+    with pytest.raises(ConversionError, match="single-slice form"):
+        from_stablehlo(_DYNAMIC_GATHER_RUNTIME_WINDOW)
 
 
 def test_gather_index_vector_dim_first():

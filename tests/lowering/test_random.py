@@ -5,10 +5,12 @@ lax.rng_bit_generator per algorithm, bit for bit."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import onnx
 import pytest
 from jax import lax
 
-from jax2onnx_hlo.testing import check_against_jax, random_array
+from jax2onnx_hlo import to_onnx
+from jax2onnx_hlo.testing import assert_outputs_close, check_against_jax, random_array, run_onnx
 
 KEY_DATA = np.array([0, 42], np.uint32)
 LOGITS = random_array((6, 10), seed=1)
@@ -48,10 +50,8 @@ RANDOM_CASES = [
 
 @pytest.mark.parametrize("name,fn,args", RANDOM_CASES, ids=[c[0] for c in RANDOM_CASES])
 def test_jax_random(name, fn, args):
-    limit = True
-    if name in ("rbg_key", "unsafe_rbg_key"):  # a shape taken from the symbolic batch
-        limit = "custom_call @stablehlo.dynamic_rng_bit_generator has no rule"
-    check_against_jax(fn, args, rtol=1e-6, atol=1e-6, dynamic_batch=limit)
+    # rbg keys with a shape taken from the symbolic batch: dynamic_rng_bit_generator.
+    check_against_jax(fn, args, rtol=1e-6, atol=1e-6)
 
 
 def test_random_key_input_changes_the_numbers():
@@ -98,3 +98,25 @@ def test_rng_bit_generator_state_threads_through_calls(algorithm):
         return state, first, second
 
     check_against_jax(twice, [STATE])
+
+
+# Bits shaped like an input with symbolic dims: dynamic_rng_bit_generator. The 32-bit
+# threefry halves the first even dim (else the largest), which changes with the sizes.
+SYMBOLIC_SIZES = [(1, 1), (3, 5), (7, 2), (2, 9), (4, 6), (5, 1)]
+
+
+@pytest.mark.parametrize("dtype", [jnp.uint32, jnp.uint8, jnp.uint64], ids=str)
+@pytest.mark.parametrize("algorithm", ALGORITHMS, ids=[a.name for a in ALGORITHMS])
+def test_rng_bit_generator_symbolic_shape(algorithm, dtype):
+    def fn(state, x):
+        return lax.rng_bit_generator(state, x.shape, dtype, algorithm)
+
+    with jax.enable_x64(dtype == jnp.uint64):
+        b, t = jax.export.symbolic_shape("B, T")
+        model = to_onnx(fn, [jax.ShapeDtypeStruct((4,), jnp.uint32),
+                             jax.ShapeDtypeStruct((b, t), jnp.float32)])
+        onnx.checker.check_model(model, full_check=True)
+        for shape in SYMBOLIC_SIZES:
+            x = np.zeros(shape, np.float32)
+            expected = jax.tree_util.tree_leaves(jax.jit(fn)(STATE, x))
+            assert_outputs_close(expected, run_onnx(model, [STATE, x]), rtol=0, atol=0)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from jax import lax
 
-from jax2onnx_hlo.testing import check_against_jax, random_array
+from jax2onnx_hlo import from_stablehlo
+from jax2onnx_hlo.testing import assert_outputs_close, check_against_jax, random_array, run_onnx
 
 f32, f16, i32, b = np.float32, np.float16, np.int32, np.bool_
 
@@ -108,10 +109,8 @@ CASES = [
 def test_shape_op(name, fn, shapes, dtype):
     args = [_x(shape, dtype, seed) for seed, shape in enumerate(shapes)]
     tol = 1e-3 if dtype == f16 else 1e-6
-    # x[..., ::-1] style indexing with a symbolic leading dim is a batched dynamic_gather.
-    limit = "batched dynamic_gather is not supported" \
-        if name == "reverse_last_axis_indexing" else True
-    model = check_against_jax(fn, args, rtol=tol, atol=tol, dynamic_batch=limit)
+    # x[..., ::-1] with a symbolic leading dim is a batched dynamic_gather.
+    model = check_against_jax(fn, args, rtol=tol, atol=tol)
     # Every node a rule built says where in this file its op came from.
     for node in model.graph.node:
         source = {p.key: p.value for p in node.metadata_props}.get("jax2onnx_hlo.source")
@@ -124,3 +123,34 @@ def test_composition_of_shape_ops():
         z = jnp.concatenate([jnp.flip(x, 0), y.T], axis=1)[:, ::2]
         return jnp.pad(z.reshape(-1, 2), ((1, 0), (0, 1))) + jnp.arange(3.0)
     check_against_jax(fn, [_x((4, 3)), _x((2, 4), seed=1)])
+
+
+# JAX computes dynamic_pad's widths from dim variables; StableHLO allows any runtime widths,
+# negative edges and interior ones included: this module takes them all as inputs.
+DYNAMIC_PAD = """
+func.func @main(%x: tensor<?x4xf32>, %v: tensor<f32>, %lo: tensor<2xi64>, %hi: tensor<2xi64>,
+                %in: tensor<2xi64>) -> tensor<?x?xf32> {
+  %0 = stablehlo.dynamic_pad %x, %v, %lo, %hi, %in
+    : (tensor<?x4xf32>, tensor<f32>, tensor<2xi64>, tensor<2xi64>, tensor<2xi64>)
+    -> tensor<?x?xf32>
+  return %0 : tensor<?x?xf32>
+}
+"""
+
+
+@pytest.mark.parametrize("config", [
+    [(0, 0, 0), (0, 0, 0)],
+    [(1, 2, 0), (0, 3, 0)],
+    [(-1, 1, 1), (2, -3, 2)],
+    [(2, -2, 3), (-1, 0, 0)],
+    [(0, 0, 1), (-4, 1, 0)],
+], ids=str)
+def test_dynamic_pad_with_runtime_widths(config):
+    model = from_stablehlo(DYNAMIC_PAD)
+    value = np.float32(0.5)
+    low, high, interior = (np.array(w, np.int64) for w in zip(*config))
+    for batch in (1, 3):
+        x = _x((batch, 4), seed=batch)
+        want = lax.pad(x, value, config)
+        got = run_onnx(model, [x, value, low, high, interior])
+        assert_outputs_close([want], got, rtol=0, atol=0)
