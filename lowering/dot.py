@@ -17,18 +17,40 @@ def dot_general(ctx: LoweringContext, lhs: ir.Value, rhs: ir.Value) -> list[ir.V
     """stablehlo.dot_general -> MatMul over [batch..., M, K] x [batch..., K, N].
 
     Operands are first cast to the result type (preferred_element_type), then brought to
-    that layout; the result of StableHLO is [batch..., lhs free..., rhs free...].
+    that layout; the result of StableHLO is [batch..., lhs free..., rhs free...]. MatMul
+    has no 8/16-bit integer or bool form: those multiply in 32 bits and cast back (the
+    low bits, so integers wrap as in XLA; bool: any AND-pair true).
     """
+    out = ctx.out
+    compute = _MATMUL_TYPE.get(out.dtype)
+    if compute is None:
+        return _dot_general(ctx, lhs, rhs, out.dtype)
+    product = _dot_general(ctx, lhs, rhs, compute)[0]
+    if out.is_bool:
+        return [ctx.b.Greater(product, ctx.const(0, compute))]
+    return [ctx.b.Cast(product, to=out.dtype)]
+
+
+# Result types MatMul lacks -> the type to multiply in.
+_MATMUL_TYPE = {
+    ir.DataType.BOOL: ir.DataType.INT32, ir.DataType.INT8: ir.DataType.INT32,
+    ir.DataType.INT16: ir.DataType.INT32, ir.DataType.UINT8: ir.DataType.UINT32,
+    ir.DataType.UINT16: ir.DataType.UINT32,
+}
+
+
+def _dot_general(ctx: LoweringContext, lhs: ir.Value, rhs: ir.Value,
+                 dtype: ir.DataType) -> list[ir.Value]:
     numbers = hlo.DotDimensionNumbers(ctx.raw_attr("dot_dimension_numbers"))
     lhs_batch = list(numbers.lhs_batching_dimensions)
     rhs_batch = list(numbers.rhs_batching_dimensions)
     lhs_contract = list(numbers.lhs_contracting_dimensions)
     rhs_contract = list(numbers.rhs_contracting_dimensions)
-    lhs_spec, rhs_spec, out = *ctx.operand_specs, ctx.out
-    if lhs_spec.dtype != out.dtype:
-        lhs = ctx.b.Cast(lhs, to=out.dtype)
-    if rhs_spec.dtype != out.dtype:
-        rhs = ctx.b.Cast(rhs, to=out.dtype)
+    lhs_spec, rhs_spec = ctx.operand_specs
+    if lhs_spec.dtype != dtype:
+        lhs = ctx.b.Cast(lhs, to=dtype)
+    if rhs_spec.dtype != dtype:
+        rhs = ctx.b.Cast(rhs, to=dtype)
     lhs_free = [d for d in range(lhs_spec.rank) if d not in lhs_batch + lhs_contract]
     rhs_free = [d for d in range(rhs_spec.rank) if d not in rhs_batch + rhs_contract]
 

@@ -9,6 +9,7 @@ import onnx_ir as ir
 
 from . import lowers
 from .context import LoweringContext
+from .types import TensorSpec
 
 # ---- ops that map to one ONNX op ---------------------------------------------------------
 
@@ -21,13 +22,9 @@ _ONE_TO_ONE = {
     "stablehlo.add": "Add",
     "stablehlo.subtract": "Sub",
     "stablehlo.multiply": "Mul",
-    "stablehlo.divide": "Div",
     "stablehlo.power": "Pow",
-    "stablehlo.maximum": "Max",
-    "stablehlo.minimum": "Min",
     "stablehlo.abs": "Abs",
     "stablehlo.negate": "Neg",
-    "stablehlo.sign": "Sign",
     "stablehlo.exponential": "Exp",
     "stablehlo.log": "Log",
     "stablehlo.logistic": "Sigmoid",
@@ -45,10 +42,117 @@ for _name, _op_type in _ONE_TO_ONE.items():
     lowers(_name)(partial(_same, _op_type))
 
 
+def _safe_integer_divisor(ctx: LoweringContext, x: ir.Value, y: ir.Value
+                          ) -> tuple[ir.Value, ir.Value | None]:
+    """For integer division: the divisor with 0 (and, for signed types, -1 under INT_MIN)
+    replaced by 1, and the mask of y == 0 (None when neither can occur). ONNX Runtime fails
+    on an integer division by zero, and INT_MIN / -1 traps in hardware, while XLA defines
+    both: x / 0 = -1 (all bits set), x % 0 = x, INT_MIN / -1 = INT_MIN, INT_MIN % -1 = 0,
+    which x / 1 and x % 1 give for the second pair."""
+    spec = ctx.out
+    if spec.is_float or spec.is_bool:
+        return y, None
+    if y.const_value is not None:
+        divisors = y.const_value.numpy()
+        if not (divisors == 0).any() and (spec.is_unsigned or not (divisors == -1).any()):
+            return y, None
+    b = ctx.b
+    one = ctx.scalar_like(1, spec)
+    is_zero = b.Equal(y, ctx.scalar_like(0, spec))
+    replace = is_zero
+    if not spec.is_unsigned:
+        int_min = ctx.scalar_like(np.iinfo(spec.np_dtype).min, spec)
+        overflow = b.And(b.Equal(x, int_min), b.Equal(y, ctx.scalar_like(-1, spec)))
+        replace = b.Or(is_zero, overflow)
+    return b.Where(replace, one, y), is_zero
+
+
+@lowers("stablehlo.divide")
+def divide(ctx: LoweringContext, x: ir.Value, y: ir.Value) -> list[ir.Value]:
+    """stablehlo.divide -> Div; for integers x / 0 is -1 (all bits set) and INT_MIN / -1 is
+    INT_MIN, as in XLA (ONNX Runtime fails on the first, the second traps)."""
+    safe_y, is_zero = _safe_integer_divisor(ctx, x, y)
+    quotient = ctx.b.Div(x, safe_y)
+    if is_zero is None:
+        return [quotient]
+    all_ones = ctx.scalar_like(np.iinfo(ctx.out.np_dtype).max if ctx.out.is_unsigned else -1,
+                               ctx.out)
+    return [ctx.b.Where(is_zero, all_ones, quotient)]
+
+
 @lowers("stablehlo.remainder")
 def remainder(ctx: LoweringContext, x: ir.Value, y: ir.Value) -> list[ir.Value]:
-    """stablehlo.remainder -> Mod(fmod=1): the result takes the dividend's sign, as in C."""
-    return [ctx.b.Mod(x, y, fmod=1)]
+    """stablehlo.remainder -> Mod(fmod=1): the result takes the dividend's sign, as in C.
+    For integers x % 0 is x and INT_MIN % -1 is 0, as in XLA (ONNX Runtime fails on the
+    first, the second traps)."""
+    safe_y, is_zero = _safe_integer_divisor(ctx, x, y)
+    rest = ctx.b.Mod(x, safe_y, fmod=1)
+    if is_zero is None:
+        return [rest]
+    return [ctx.b.Where(is_zero, x, rest)]
+
+
+@lowers("stablehlo.maximum")
+def maximum(ctx: LoweringContext, x: ir.Value, y: ir.Value) -> list[ir.Value]:
+    """stablehlo.maximum -> Max; for floats max(-0.0, +0.0) is +0.0 either way round, as in
+    XLA (ONNX Runtime's Max returns its first operand on that tie): + 0.0 where an operand
+    has its sign bit clear, + -0.0 (no change) elsewhere."""
+    return [_ordered_zeros(ctx, "Max", x, y)]
+
+
+@lowers("stablehlo.minimum")
+def minimum(ctx: LoweringContext, x: ir.Value, y: ir.Value) -> list[ir.Value]:
+    """stablehlo.minimum -> Min; for floats min(-0.0, +0.0) is -0.0 either way round, as in
+    XLA: -(-min + 0.0) where an operand has its sign bit set."""
+    return [_ordered_zeros(ctx, "Min", x, y)]
+
+
+def _constant_values(value: ir.Value) -> np.ndarray | None:
+    """The values of a constant, or of a constant broadcast (Expand) or reshaped: the same
+    set of numbers; None if the value is computed."""
+    for _ in range(4):
+        producer = value.producer()
+        if value.const_value is not None or producer is None or producer.op_type not in (
+                "Expand", "Reshape", "Identity", "Unsqueeze", "Transpose"):
+            break
+        value = producer.inputs[0]
+    return None if value.const_value is None else value.const_value.numpy()
+
+
+def _ordered_zeros(ctx: LoweringContext, op_type: str, x: ir.Value, y: ir.Value) -> ir.Value:
+    b, spec = ctx.b, ctx.out
+    result = b.op(op_type, x, y)
+    if not spec.is_float:
+        return result
+    constants = [c for c in (_constant_values(x), _constant_values(y)) if c is not None]
+    if any(not (c == 0).any() for c in constants):
+        return result  # a zero result then comes from the other operand alone: it is right
+    is_max = op_type == "Max"
+    zero = ctx.scalar_like(0, spec)
+    if is_max and any((~np.signbit(c)).all() for c in constants):  # relu: max(x, 0.0)
+        return b.Add(result, zero)
+    # The operand whose sign decides: max picks +0.0 if either has a clear sign bit, min
+    # picks -0.0 if either has a set one. 1/v keeps the sign of v, zeros included; an
+    # infinite v (1/v = 0) cannot meet a zero result.
+    sign_test = b.Greater if is_max else b.Less
+    decides = b.Or(sign_test(b.Reciprocal(x), zero), sign_test(b.Reciprocal(y), zero))
+    # -0.0 in Where's second branch: ONNX Runtime's Where turns one from the first into +0.0.
+    offset = b.Where(decides, zero, ctx.scalar_like(-0.0, spec))
+    if is_max:
+        return b.Add(result, offset)
+    return b.Neg(b.Add(b.Neg(result), offset))
+
+
+@lowers("stablehlo.sign")
+def sign(ctx: LoweringContext, x: ir.Value) -> list[ir.Value]:
+    """stablehlo.sign -> Sign; for floats a zero passes through, so sign(-0.0) is -0.0 as in
+    XLA (ONNX Runtime's Sign gives +0.0). The zero rides in Where's second branch: ONNX
+    Runtime's Where turns a -0.0 taken from the first one into +0.0."""
+    if not ctx.out.is_float:
+        return [ctx.b.Sign(x)]
+    b = ctx.b
+    # |x| > 0, not Not(x == 0): ONNX Runtime fuses Where(Not(c), a, b) into Where(c, b, a).
+    return [b.Where(b.Greater(b.Abs(x), ctx.scalar_like(0, ctx.out)), b.Sign(x), x)]
 
 
 @lowers("stablehlo.rsqrt")
@@ -232,10 +336,32 @@ def clamp(ctx: LoweringContext, low: ir.Value, x: ir.Value, high: ir.Value) -> l
 
 @lowers("stablehlo.convert")
 def convert(ctx: LoweringContext, x: ir.Value) -> list[ir.Value]:
-    """stablehlo.convert -> Cast (float -> int truncates toward zero in both)."""
+    """stablehlo.convert -> Cast (float -> int truncates toward zero in both); float -> int
+    saturates as XLA does: NaN -> 0 and values out of range -> the type's min or max (a
+    bare Cast is undefined there and wraps in ONNX Runtime)."""
     source, target = ctx.operand_specs[0], ctx.out
     if target.is_bool and not source.is_bool:
         return [ctx.b.Not(ctx.b.Equal(x, ctx.scalar_like(0, source)))]
     if source.dtype == target.dtype:
         return [ctx.b.Identity(x)]
+    if source.is_float and not target.is_float and not target.is_bool:
+        return [_saturating_float_to_int(ctx, x, source, target)]
     return [ctx.b.Cast(x, to=target.dtype)]
+
+
+def _saturating_float_to_int(ctx: LoweringContext, x: ir.Value, source: TensorSpec,
+                             target: TensorSpec) -> ir.Value:
+    """Cast of x with NaN -> 0, x >= 2^k -> max, x < min -> min (k: the value bits)."""
+    b = ctx.b
+    float_type = source.np_dtype
+    if source.dtype == ir.DataType.BFLOAT16:  # exact in float32, which has every kernel
+        x, float_type = b.Cast(x, to=ir.DataType.FLOAT), np.dtype(np.float32)
+    info = np.iinfo(target.np_dtype)
+    with np.errstate(over="ignore"):
+        upper = float_type.type(2.0 ** (info.bits - (0 if target.is_unsigned else 1)))
+        lower = float_type.type(info.min)  # 0 or -2^(bits-1): exact, or -inf in float16
+    below_upper = np.nextafter(upper, float_type.type(0))  # the largest float < upper
+    not_nan = b.Where(b.IsNaN(x), ctx.const(float_type.type(0)), x)
+    clamped = b.Max(b.Min(not_nan, ctx.const(below_upper)), ctx.const(lower))
+    return b.Where(b.GreaterOrEqual(x, ctx.const(upper)), ctx.scalar_like(info.max, target),
+                   b.Cast(clamped, to=target.dtype))

@@ -33,21 +33,74 @@ _TOPK_CAST = {
 @lowers("stablehlo.sort")
 def sort(ctx: LoweringContext, *operands: ir.Value) -> list[ir.Value]:
     """stablehlo.sort (comparator on operand 0, LT or GT) -> TopK permutation, then
-    GatherElements of every operand.
+    GatherElements of every operand. A comparator on the raw keys in TOTALORDER (lax.top_k's)
+    ranks -0.0 below +0.0: one more stable TopK pass on the zeros' signs comes first.
 
-    Limits: comparators over several keys (lax.sort with num_keys > 1) or of other forms
-    are refused.
+    Several keys (lax.sort with num_keys > 1, jnp.lexsort: "k0 < k0' or (k0 == k0' and
+    ...)") -> one stable pass per key, the last key first.
+
+    Limits: comparators of other forms are refused.
     """
     direction = comparator_direction(ctx.op.regions[0])
-    if direction is None:
-        ops = "; ".join(op.operation.name for op in ctx.op.regions[0].blocks[0].operations)
-        raise ctx.error(
-            f"sort comparator not supported (ops: {ops}); supported are comparators that "
-            "compare the first operand with LT or GT, as jnp.sort/argsort/lax.top_k emit"
-        )
     axis = ctx.attr("dimension")
-    permutation = stable_sort_permutation(ctx, operands[0], 0, axis, descending=direction == "GT")
+    if direction is None:
+        keys = _lexicographic_keys(ctx.op.regions[0])
+        if keys is None:
+            ops = "; ".join(op.operation.name for op in ctx.op.regions[0].blocks[0].operations)
+            raise ctx.error(
+                f"sort comparator not supported (ops: {ops}); supported are comparators that "
+                "compare the first operand with LT or GT, as jnp.sort/argsort/lax.top_k "
+                "emit, and lexicographic ones over several keys, as lax.sort(num_keys=n)"
+            )
+        permutation = None
+        for index, key_direction in reversed(keys):
+            key = operands[index]
+            if permutation is not None:
+                key = ctx.b.GatherElements(key, permutation, axis=axis)
+            step = stable_sort_permutation(ctx, key, index, axis,
+                                           descending=key_direction == "GT")
+            permutation = step if permutation is None else ctx.b.GatherElements(
+                permutation, step, axis=axis)
+        return [ctx.b.GatherElements(x, permutation, axis=axis) for x in operands]
+    descending = direction == "GT"
+    key = operands[0]
+    pre_order = None
+    if ctx.operand_specs[0].is_float and _compares_raw_signed_zeros(ctx.op.regions[0]):
+        # lax.top_k's comparator sees -0.0 < +0.0 (TOTALORDER on the raw keys), which the
+        # value passes below tie: sort stably by "is the zero that comes last" first, so
+        # those ties already stand in order.
+        b = ctx.b
+        zero = ctx.scalar_like(0, ctx.operand_specs[0])
+        is_zero = b.Equal(key, zero)
+        negative = b.Less(b.Reciprocal(key), zero)  # -0.0: 1/-0.0 = -inf
+        last = b.And(is_zero, b.Not(negative) if not descending else negative)
+        pre_order = b.TopK(b.Cast(last, to=ir.DataType.INT32),
+                           _axis_length(ctx, key, 0, axis), axis=axis, largest=0, sorted=1,
+                           _outputs=2)[1]
+        key = b.GatherElements(key, pre_order, axis=axis)
+    permutation = stable_sort_permutation(ctx, key, 0, axis, descending=descending)
+    if pre_order is not None:
+        permutation = ctx.b.GatherElements(pre_order, permutation, axis=axis)
     return [ctx.b.GatherElements(x, permutation, axis=axis) for x in operands]
+
+
+def _axis_length(ctx: LoweringContext, key: ir.Value, operand: int, axis: int) -> ir.Value:
+    spec = ctx.operand_specs[operand]
+    return (ctx.b.Shape(key, start=axis, end=axis + 1) if spec.shape[axis] is None
+            else ctx.i64([spec.shape[axis]]))
+
+
+def _compares_raw_signed_zeros(region: mlir.Region) -> bool:
+    """True when the comparator compares its first two arguments themselves in TOTALORDER
+    (lax.top_k's), so -0.0 sorts below +0.0; jnp.sort maps -0.0 to 0.0 first."""
+    block = region.blocks[0]
+    compare = list(block.operations)[-1].operands[0].owner
+    if "compare_type" not in compare.attributes:
+        return False
+    if "TOTALORDER" not in str(compare.attributes["compare_type"]):
+        return False
+    lhs, rhs = compare.operands
+    return lhs == block.arguments[0] and rhs == block.arguments[1]
 
 
 def stable_sort_permutation(ctx: LoweringContext, key: ir.Value, operand: int, axis: int,
@@ -59,8 +112,7 @@ def stable_sort_permutation(ctx: LoweringContext, key: ir.Value, operand: int, a
         raise ctx.error(f"sorting {spec.dtype} keys is not supported")
     if key_type != spec.dtype:
         key = b.Cast(key, to=key_type)
-    length = (b.Shape(key, start=axis, end=axis + 1) if spec.shape[axis] is None
-              else ctx.i64([spec.shape[axis]]))
+    length = _axis_length(ctx, key, operand, axis)
     largest = int(descending)
     if not spec.is_float:
         return b.TopK(key, length, axis=axis, largest=largest, sorted=1, _outputs=2)[1]
@@ -90,6 +142,53 @@ def comparator_direction(region: mlir.Region) -> str | None:
     lhs, rhs = (_arguments_feeding(v) for v in compare.operands)
     first, second = block.arguments[0], block.arguments[1]
     return direction if lhs == {first} and rhs == {second} else None
+
+
+def _lexicographic_keys(region: mlir.Region) -> list[tuple[int, str]] | None:
+    """[(operand, "LT" or "GT"), ...] in priority order if the comparator is
+    `less(k0) or (equal(k0) and <the same for k1, ...>)`, the last key compared alone."""
+    block = region.blocks[0]
+    ops = list(block.operations)
+    if not ops or ops[-1].operation.name != "stablehlo.return":
+        return None
+    arguments = list(block.arguments)
+
+    def compared_key(value: mlir.Value, directions: tuple[str, ...]) -> tuple[int, str] | None:
+        if not isinstance(value, mlir.OpResult) or value.owner.name != "stablehlo.compare":
+            return None
+        compare = value.owner
+        direction = attribute_value(compare.attributes["comparison_direction"])
+        lhs, rhs = (_arguments_feeding(v) for v in compare.operands)
+        if direction not in directions or len(lhs) != 1 or len(rhs) != 1:
+            return None
+        (a,), (c,) = lhs, rhs
+        if a not in arguments or c not in arguments:
+            return None
+        i = arguments.index(a)
+        if i % 2 or arguments.index(c) != i + 1:
+            return None
+        return i // 2, direction
+
+    def parse(value: mlir.Value) -> list[tuple[int, str]] | None:
+        single = compared_key(value, ("LT", "GT"))
+        if single is not None:
+            return [single]
+        if not isinstance(value, mlir.OpResult) or value.owner.name != "stablehlo.or":
+            return None
+        for less, tie in (value.owner.operands, reversed(list(value.owner.operands))):
+            first = compared_key(less, ("LT", "GT"))
+            if first is None or not isinstance(tie, mlir.OpResult) \
+                    or tie.owner.name != "stablehlo.and":
+                continue
+            for equal, rest in (tie.owner.operands, reversed(list(tie.owner.operands))):
+                if compared_key(equal, ("EQ",)) != (first[0], "EQ"):
+                    continue
+                tail = parse(rest)
+                if tail is not None and first[0] not in [k for k, _ in tail]:
+                    return [first, *tail]
+        return None
+
+    return parse(ops[-1].operands[0])
 
 
 def _arguments_feeding(value: mlir.Value) -> set[mlir.Value]:

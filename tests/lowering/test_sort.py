@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from jax import lax
 
-from jax2onnx_hlo import ConversionError, to_onnx
+from jax2onnx_hlo import ConversionError, from_stablehlo
 from jax2onnx_hlo.testing import check_against_jax, random_array
 
 SPECIAL = np.array([[3, -0.0, np.nan, 1, 0.0, -np.inf, np.inf, 1, np.nan, -2],
@@ -46,6 +46,37 @@ def test_sort(name, fn, args):
     check_against_jax(fn, args)
 
 
-def test_sort_with_two_keys_is_refused_clearly():
+SIGNED_ZEROS = np.array([0.0, -0.0, 1, np.nan, -0.0, 0.0, 1, np.nan], np.float32)
+SEVERAL_KEYS = [
+    ("two_keys", lambda a, b: lax.sort((a, b), num_keys=2), [SIGNED_ZEROS, SIGNED_ZEROS[::-1]]),
+    ("two_keys_three_operands", lambda a, b: lax.sort((a, b, b * 2), num_keys=2),
+     [TIES[:, 0].astype(np.float32), random_array((6,), seed=1)]),
+    ("three_keys_int", lambda a, b, c: lax.sort((a, b, c), num_keys=3),
+     [TIES[:, 0], TIES[:, 1], TIES[:, 2]]),
+    ("lexsort", lambda a, b: jnp.lexsort((b, a)), [SIGNED_ZEROS, SIGNED_ZEROS * 2]),
+    ("lexsort_2d_axis_0", lambda a, b: jnp.lexsort((a, b), axis=0), [TIES, TIES[::-1].copy()]),
+]
+
+
+@pytest.mark.parametrize("name,fn,args", SEVERAL_KEYS, ids=[c[0] for c in SEVERAL_KEYS])
+def test_sort_with_several_keys(name, fn, args):
+    """Lexicographic comparators (num_keys > 1): one stable pass per key, last key first."""
+    check_against_jax(fn, args, dynamic_batch=False)
+
+
+SUM_COMPARATOR = """
+func.func public @main(%arg0: tensor<5xf32>) -> tensor<5xf32> {
+  %0 = "stablehlo.sort"(%arg0) <{dimension = 0 : i64, is_stable = true}> ({
+  ^bb0(%a: tensor<f32>, %b: tensor<f32>):
+    %s = stablehlo.add %a, %b : tensor<f32>
+    %z = stablehlo.constant dense<0.0> : tensor<f32>
+    %c = stablehlo.compare LT, %s, %z : (tensor<f32>, tensor<f32>) -> tensor<i1>
+    stablehlo.return %c : tensor<i1>
+  }) : (tensor<5xf32>) -> tensor<5xf32>
+  return %0 : tensor<5xf32>
+}"""
+
+
+def test_sort_with_another_comparator_is_refused_clearly():
     with pytest.raises(ConversionError, match="sort comparator not supported"):
-        to_onnx(lambda a, b: lax.sort((a, b), num_keys=2), [(5,), (5,)])
+        from_stablehlo(SUM_COMPARATOR)
