@@ -17,6 +17,7 @@ from jax import export as jax_export
 from . import __version__
 from .convert import GraphInput, ModuleLowering, ir_version_for
 from .layout import adapt_layout
+from .lowering.types import TensorSpec, onnx_spec
 from .module import StableHLOModule, load_module
 from .passes import run_passes
 from .precision import upcast_to_float32
@@ -82,8 +83,8 @@ def to_onnx(
     # x64 for this export if asked (or already on): float64/int64 specs stay 64-bit; the
     # global setting is restored afterwards.
     with jax.enable_x64(enable_double_precision or bool(jax.config.jax_enable_x64)):
-        args = to_shape_dtype_structs(list(inputs), scope, "inputs")
-        kwargs = to_shape_dtype_structs(input_params, scope, "input_params",
+        args = to_shape_dtype_structs(_array_specs(list(inputs)), scope, "inputs")
+        kwargs = to_shape_dtype_structs(_array_specs(input_params), scope, "input_params",
                                         allow_scalars=True)
         traced = trace(fn, args, kwargs)
     n_args = len(jax.tree_util.tree_leaves(args))
@@ -120,6 +121,19 @@ def from_stablehlo(
                             input_names=input_names, output_names=output_names,
                             record_file=record_primitive_calls_file)
     return _deliver(model, return_mode, output_path, export_mode, compute_dtype)
+
+
+def _array_specs(tree: Any) -> Any:
+    """The arrays of a tree of specs as ShapeDtypeStructs of their canonical dtype (float64
+    is float32 without x64, as in jnp.asarray): only the shape and dtype are needed, and
+    jnp.asarray of a numpy array would copy it to the device, compiling a program per
+    shape."""
+    def spec(leaf: Any) -> Any:
+        if isinstance(leaf, (np.ndarray, np.generic)):
+            return jax.ShapeDtypeStruct(np.shape(leaf), jax.dtypes.canonicalize_dtype(leaf.dtype))
+        return leaf
+    return jax.tree_util.tree_map(
+        spec, tree, is_leaf=lambda x: isinstance(x, (np.ndarray, np.generic)))
 
 
 def _check_options(opset: int, return_mode: str, output_path: str | os.PathLike | None,
@@ -237,9 +251,11 @@ def _unique(names: list[str]) -> list[str]:
 
 
 def _unused_input(name: str, aval: Any) -> ir.Value:
+    """The graph input of an argument the program does not use, typed as a used one would
+    be (a complex argument is a float (real, imag) pair)."""
     dims = [d if isinstance(d, int) else str(d) for d in aval.shape]
-    return ir.Value(name=name, shape=ir.Shape(dims),
-                    type=ir.TensorType(ir.DataType.from_numpy(np.dtype(aval.dtype))))
+    spec = onnx_spec(TensorSpec(ir.DataType.from_numpy(np.dtype(aval.dtype)), tuple(dims)))
+    return ir.Value(name=name, shape=ir.Shape(spec.shape), type=ir.TensorType(spec.dtype))
 
 
 def convert_module(loaded: StableHLOModule, inputs: list[GraphInput], output_names: list[str],

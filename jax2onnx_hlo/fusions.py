@@ -9,6 +9,7 @@ fast variance does not) the fused op is the more accurate one.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -16,6 +17,8 @@ import numpy as np
 import onnx_ir as ir
 from onnxscript.rewriter import pattern
 from onnxscript.rewriter._ir_utils import get_numpy_value
+
+from .rewriting import RuleIndex
 
 __all__ = ["FUSIONS", "fuse"]
 
@@ -441,6 +444,78 @@ class GeluErfcFusion(pattern.RewriteRuleClassBase):
         return op.Gelu(x)
 
 
+# --- Conv bias, AveragePool ----------------------------------------------------------
+
+def _conv_attrs(node: ir.Node) -> dict[str, list[int]]:
+    return {name: list(attr.as_ints()) for name, attr in node.attributes.items()
+            if name in ("strides", "pads", "dilations")}
+
+
+class ConvBiasFusion(pattern.RewriteRuleClassBase):
+    """Conv(x, w) + b -> Conv(x, w, b) for a constant b that varies along the channels
+    only (the bias of an NHWC convolution, transposed with it)."""
+
+    def pattern(self, op, x, w, b):
+        return op.Add(op.Conv(x, w, _outputs=["conv"]), b)
+
+    def check(self, context, x, w, b, conv, **_) -> pattern.MatchResult:
+        result = pattern.MatchResult()
+        out = conv.shape
+        if out is None or out.rank() < 3 or not isinstance(out[1], int):
+            return result.fail("convolution output of unknown channels", conv)
+        if b.const_value is None or b.shape is None or not b.shape.is_static():
+            return result.fail("bias is not a constant", b)
+        if b.dtype != conv.dtype or conv.dtype not in _FLOATS:
+            return result.fail("bias of another type", b)
+        dims = list(b.shape.numpy())
+        if len(dims) not in (out.rank(), out.rank() - 1):
+            return result.fail("bias does not broadcast along the channels", b)
+        channels = dims[1 - out.rank()]  # the dim aligned with axis 1 of the output
+        if channels != out[1] or math.prod(dims) != channels:
+            return result.fail("bias varies along other axes than the channels", b)
+        self._channels = channels
+        return result
+
+    def rewrite(self, op, x, w, b, conv, **_):
+        bias = op.Reshape(b, op.Constant(value=ir.tensor(np.array([self._channels],
+                                                                  dtype=np.int64))))
+        return op.Conv(x, w, bias, **conv.producer().attributes)
+
+
+class AveragePoolFusion(pattern.RewriteRuleClassBase):
+    """Conv(x, ones, group=C) / (window size) -> AveragePool: reduce_window sum lowers to a
+    depthwise convolution with a kernel of ones, avg_pool divides it by the window size
+    (padding included, as count_include_pad=1 does)."""
+
+    def pattern(self, op, x, kernel, count):
+        return op.Div(op.Conv(x, kernel, _outputs=["summed"]), count)
+
+    def check(self, context, x, kernel, count, summed, **_) -> pattern.MatchResult:
+        result = pattern.MatchResult()
+        node = summed.producer()
+        ones = get_numpy_value(kernel)
+        if x.dtype not in _FLOATS or x.shape is None or ones is None or ones.ndim < 3:
+            return result.fail("not a float input and a constant kernel", kernel)
+        channels = x.shape[1]
+        if ones.shape[:2] != (channels, 1) or node.attributes.get_int("group", 1) != channels:
+            return result.fail("not a depthwise convolution", kernel)
+        if not np.all(ones == 1):
+            return result.fail("kernel is not all ones", kernel)
+        window = list(ones.shape[2:])
+        if not _close(count, float(math.prod(window))):
+            return result.fail("not divided by the window size", count)
+        attrs = _conv_attrs(node)
+        if any(d != 1 for d in attrs.get("dilations", [])) or node.attributes.get_string(
+                "auto_pad", "NOTSET") != "NOTSET":
+            return result.fail("dilated or auto-padded convolution", summed)
+        self._attrs = {"kernel_shape": window, "count_include_pad": 1,
+                       **{k: v for k, v in attrs.items() if k != "dilations"}}
+        return result
+
+    def rewrite(self, op, x, **_):
+        return op.AveragePool(x, **self._attrs)
+
+
 # --- Gemm -----------------------------------------------------------------------------
 
 class MatMulAddToGemm(pattern.RewriteRuleClassBase):
@@ -477,20 +552,26 @@ FUSIONS: dict[str, tuple[int, Sequence[pattern.RewriteRule]]] = {
     "Gelu": (20, [GeluTanhFusion.rule(), GeluErfcFusion.rule(),
                    *GeluErfFusion.rule().commute()]),
     "Gemm": (13, MatMulAddToGemm.rule().commute()),
+    "Conv": (11, ConvBiasFusion.rule().commute()),
+    "AveragePool": (11, [AveragePoolFusion.rule()]),
 }
 
 
-# Rules over the fused ops themselves: a second round, as one round visits each node once.
+# Rules over the fused ops themselves (LayerNormalization + bias). They go in the same
+# round, after the others: a fused node replaces its pattern's last node, which comes
+# before its consumers in the graph's order, so the round reaches them afterwards.
 FOLLOW_UPS: dict[str, tuple[int, Sequence[pattern.RewriteRule]]] = {
     "LayerNormalization": (17, LayerNormBiasFusion.rule().commute()),
 }
 
 
 def fuse(model: ir.Model) -> int:
-    """Applies every fusion the model's opset allows; returns how many fired."""
-    opset = model.graph.opset_imports.get("", 1)
-    count = 0
-    for table in (FUSIONS, FOLLOW_UPS):
-        rules = [rule for first, group in table.values() if opset >= first for rule in group]
-        count += pattern.RewriteRuleSet(rules).apply_to_model(model)
-    return count
+    """Applies every fusion the model's opset allows, in one round over the graph; returns
+    how many fired."""
+    return _rules_for(model.graph.opset_imports.get("", 1)).apply_to_model(model)
+
+
+@functools.cache
+def _rules_for(opset: int) -> RuleIndex:
+    return RuleIndex(rule for table in (FUSIONS, FOLLOW_UPS)
+                     for first, group in table.values() if opset >= first for rule in group)

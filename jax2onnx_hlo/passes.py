@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import math
 from collections.abc import Collection
 
 import numpy as np
@@ -10,10 +11,13 @@ import onnx_ir as ir
 import onnx_ir.passes.common as common
 import onnxscript.optimizer
 import onnxscript.rewriter
+from onnxscript.optimizer import _constant_folding
 
 from .fusions import fuse
 from .layout import sink_transposes
+from .naming import make_names_unique
 from .portability import route_where_types
+from .rewriting import RuleIndex
 
 __all__ = [
     "drop_broadcasting_expands", "restore_weight_names", "run_passes", "shrink_splat_constants",
@@ -56,15 +60,16 @@ def run_passes(model: ir.Model, weight_names: Collection[str] = ()) -> ir.Model:
     route_where_types(model)  # kernels ONNX Runtime (CPU and web) lacks
     restore_weight_names(model.graph, weight_names)
     common.NameFixPass()(model)
+    make_names_unique(model)  # across subgraphs too, which NameFixPass does not ensure
     return model
 
 
 # onnxscript's default rewrite rules less SlicesSplit: a pattern with two output nodes is
 # matched by scanning the whole graph at every node, which makes conversion time quadratic
 # in the graph size (a 1024-layer MLP took 50 s); our lowerings emit no Slice pair to split.
-_REWRITE_RULES = onnxscript.rewriter.RewriteRuleSet([
+_REWRITE_RULES = RuleIndex(
     rule for rule in onnxscript.rewriter._DEFAULT_REWRITE_RULES if rule.name != "SlicesSplit"
-])
+)
 
 
 def optimize(model: ir.Model, iterations: int = 2) -> None:
@@ -72,7 +77,7 @@ def optimize(model: ir.Model, iterations: int = 2) -> None:
     deduplicate initializers, CSE) with the rules above, in linear time. Functions are not
     inlined: @onnx_function boundaries stay in the model."""
     for _ in range(iterations):
-        folded = onnxscript.optimizer.fold_constants(model, onnx_shape_inference=True)
+        folded = fold_constants(model)
         rewritten = _REWRITE_RULES.apply_to_model(model)
         common.RemoveUnusedNodesPass()(model)
         if not folded.modified and not rewritten:
@@ -85,6 +90,56 @@ def optimize(model: ir.Model, iterations: int = 2) -> None:
     common.CommonSubexpressionEliminationPass()(model)
     common.OutputFixPass()(model)
     common.NameFixPass()(model)
+
+
+class _ConstantFolder(_constant_folding.FoldConstantsPass):
+    """onnxscript's constant folding with ONNX shape inference, run only on the nodes whose
+    outputs the walker did not type completely (the rewrites' new nodes, say): inference
+    keeps a known dim, so it cannot change those. Nodes whose folded value would be
+    dropped as too large (an Expand of a scalar to a batch-sized tensor) are not
+    evaluated."""
+
+    def __init__(self):
+        super().__init__(
+            shape_inference=True,
+            input_size_limit=_constant_folding.DEFAULT_CONSTANT_FOLD_INPUT_SIZE_LIMIT,
+            output_size_limit=_constant_folding.DEFAULT_CONSTANT_FOLD_OUTPUT_SIZE_LIMIT,
+            should_fold=self._should_fold,
+        )
+
+    def _do_inference(self, node: ir.Node) -> None:
+        if not all(_fully_typed(value) for value in node.outputs):
+            super()._do_inference(node)
+
+    def _should_fold(self, node: ir.Node) -> bool | None:
+        """False where the fold would be computed and then dropped for its size (as
+        _prepare_folded_tensor decides: larger than the limit and than the inputs it
+        frees); None: onnxscript's own rules decide."""
+        if len(node.outputs) != 1:
+            return None
+        shape = node.outputs[0].shape
+        if shape is None or not shape.is_static():
+            return None
+        size = math.prod(shape.numpy())
+        if size <= self.output_size_limit:
+            return None
+        freed = sum(value.const_value.size for value in node.inputs
+                    if value is not None and value.const_value is not None
+                    and len(value.uses()) == 1)
+        return False if size - freed > 0 else None
+
+
+def _fully_typed(value: ir.Value) -> bool:
+    """Whether value has a type and a shape whose every dim is a number or a name."""
+    if value.type is None or value.shape is None:
+        return False
+    return all(isinstance(d, int) or d.value is not None for d in value.shape)
+
+
+def fold_constants(model: ir.Model) -> _constant_folding.FoldConstantsResult:
+    """onnxscript.optimizer.fold_constants(model, onnx_shape_inference=True), with
+    the same result in less time (see _ConstantFolder)."""
+    return _ConstantFolder()(model)
 
 
 def restore_weight_names(graph: ir.Graph, weight_names: set[str]) -> None:
@@ -128,8 +183,11 @@ def shrink_splat_constants(graph: ir.Graph, weight_names: set[str]) -> int:
             continue
         if value.shape is None or value.shape.rank() == 0:
             continue
+        if value.const_value.size <= 1:
+            continue
         array = value.const_value.numpy()
-        if array.size <= 1 or not np.all(array == array.flat[0]):
+        if any(array.strides) and (array.flat[-1] != array.flat[0]  # strides 0: a broadcast
+                                   or not np.all(array == array.flat[0])):
             continue
         for node, index in list(value.uses()):
             if not _broadcasts_without(node, index, ir.Shape([])):
@@ -150,9 +208,10 @@ def shrink_splat_constants(graph: ir.Graph, weight_names: set[str]) -> int:
 
 def _from_weight(value: ir.Value, weight_names: set[str]) -> bool:
     """Whether value is a weight or was folded from one (a zero bias stays a weight)."""
+    if value.name in weight_names:
+        return True
     sources = value.metadata_props.get(onnxscript.optimizer.FOLDED_FROM_KEY)
-    folded = ast.literal_eval(sources) if sources else []
-    return value.name in weight_names or any(s in weight_names for s in folded)
+    return bool(sources) and any(s in weight_names for s in ast.literal_eval(sources))
 
 
 def _broadcasts_without(node: ir.Node, index: int, shape: ir.Shape | None) -> bool:

@@ -26,8 +26,10 @@ def dense_to_numpy(attr: mlir.Attribute, spec: TensorSpec) -> np.ndarray:
         array = np.asarray(attr)
     except (TypeError, ValueError, RuntimeError):
         return _parse_printed(str(dense), dtype, spec.shape)
-    if dense.is_splat:
-        return np.full(spec.shape, array.reshape(-1)[0] if array.ndim else array, dtype=dtype)
+    if dense.is_splat:  # a read-only broadcast view: no batch-sized copy (the passes
+        # shrink splats that feed broadcasting ops to scalars; the rest is copied on save)
+        scalar = np.asarray(array.reshape(-1)[0] if array.ndim else array, dtype=dtype)
+        return np.broadcast_to(scalar, spec.shape)
     return np.asarray(array, dtype=dtype).reshape(spec.shape)
 
 

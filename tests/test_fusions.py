@@ -46,6 +46,15 @@ CASES = [
      {"Tanh"}),
     ("dense_2d", _randomized(nnx.Linear(6, 5, rngs=nnx.Rngs(0))), (3, 6), "Gemm", 13,
      {"MatMul", "Add"}),
+    ("conv_bias", _randomized(nnx.Conv(3, 4, (3, 3), rngs=nnx.Rngs(0))), (2, 8, 8, 3), "Conv",
+     11, {"Add"}),
+    ("conv_bias_strided", _randomized(nnx.Conv(2, 5, (2, 3), strides=(2, 1), padding="VALID",
+                                               rngs=nnx.Rngs(0))), (1, 7, 6, 2), "Conv", 11,
+     {"Add"}),
+    ("avg_pool", lambda x: nnx.avg_pool(x, (2, 2), strides=(2, 2)), (2, 8, 8, 3),
+     "AveragePool", 11, {"Conv", "Div"}),
+    ("avg_pool_padded", lambda x: nnx.avg_pool(x, (3, 3), padding="SAME"), (2, 7, 7, 3),
+     "AveragePool", 11, {"Conv", "Div"}),
 ]
 
 
@@ -124,3 +133,22 @@ def test_gelu_fuses_at_sizes_too_large_to_fold():
     limit their Expands survive the first cleanup and must still go before fusion."""
     model = to_onnx(lambda x: jax.nn.gelu(x, approximate=False), [(2, 128, 3072)])
     assert [n.op_type for n in model.graph.node] == ["Gelu"]
+
+
+def test_avg_pool_without_padding_in_the_count_is_not_fused():
+    def f(x):  # divides each window by its count of real elements: not AveragePool's pads
+        return nnx.avg_pool(x, (3, 3), padding="SAME", count_include_pad=False)
+    model = check_against_jax(f, [random_array((1, 5, 5, 2))], rtol=1e-5, atol=2e-5)
+    assert "AveragePool" not in _ops(model)
+
+
+def test_conv_bias_varying_along_other_axes_stays_an_add():
+    w, b = random_array((3, 3, 2, 3), seed=1), random_array((4, 1, 3), seed=2)
+
+    def f(x):  # b (a constant) varies along the height: not a per-channel bias
+        y = jax.lax.conv_general_dilated(x, w, (1, 1), "SAME",
+                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        return y + b
+    model = check_against_jax(f, [random_array((1, 4, 4, 2))], rtol=1e-5, atol=2e-5)
+    ops = _ops(model)
+    assert "Add" in ops and len(model.graph.node[ops.index("Conv")].input) == 2, ops

@@ -341,3 +341,15 @@ def test_refusal_lists_every_complex_op_without_a_rule():
     assert "stablehlo.atan2 on complex values" in message
     assert "stablehlo.sort on complex values" in message
     assert "complex numbers are supported as float (real, imag) pairs" in message
+
+
+def test_an_unused_complex_argument_of_an_artifact_is_a_pair_input():
+    """jax.export drops unused arguments from the module; the graph still takes them, typed
+    as a used complex argument would be."""
+    exported = jax.export.export(jax.jit(lambda z, x: x * 2))(COMPLEX, X)
+    model = to_onnx(exported)
+    dims = [[d.dim_value for d in i.type.tensor_type.shape.dim] for i in model.graph.input]
+    assert dims == [[3, 4, 2], [3, 4]]
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    z = (random_array((3, 4)) + 1j * random_array((3, 4), seed=1)).astype(np.complex64)
+    np.testing.assert_allclose(run_onnx(model, [z, X])[0], X * 2)

@@ -83,11 +83,6 @@ def _table(*sections):
 # Known failures, each strict: the owner's fix turns it into a pass.
 _SCATTER_SUB = ("x.at[i].subtract: stablehlo.scatter with a subtract body is refused "
                 "(lowering/gather_scatter.py supports set/add/mul/min/max bodies only)")
-_NESTED_LOOP_NAMES = (
-    "scan inside scan: ONNX Runtime rejects the model as not SSA ('val_N' defined in the inner "
-    "Loop body and again in the outer one); onnx_ir's NameFixPass (run by "
-    "jax2onnx_hlo/passes.py) forgets a subgraph's names when it leaves it, so a later "
-    "outer value may reuse one")
 _ORT_BF16_KERNELS = ("ONNX Runtime (CPU) has no bfloat16 Add/Mul/Max kernels: NOT_IMPLEMENTED; "
                      "a converter-side float32 detour (portability.py) would fix it")
 _ORT_BF16_NUMPY = ("onnxruntime's Python API cannot feed or return a bfloat16 tensor from "
@@ -756,7 +751,7 @@ CONTROL = [
                                         unroll=2), [X]),
     ("scan_length1", lambda x: lax.scan(lambda c, r: (c + r, c), jnp.zeros(5), x), [ROW1]),
     ("scan_rnn", _rnn, [_x(5, 4, seed=1)]),
-    _xfail(_NESTED_LOOP_NAMES, ("scan_in_scan", _scan_in_scan, [X])),
+    ("scan_in_scan", _scan_in_scan, [X]),
     ("scan_greedy_decode", _greedy_decode, [_x(5, 5, seed=1)]),
     ("scan_pytree_xs", lambda a, c: lax.scan(lambda s, xs: (s + xs[0] * xs[1], s), 0.0, (a, c)),
      [V, _x(6, seed=9)]),
