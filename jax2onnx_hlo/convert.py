@@ -8,8 +8,9 @@ after the JAX scope that produced them.
 
 from __future__ import annotations
 
+import contextlib
 from collections import ChainMap, Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -188,6 +189,9 @@ class FunctionLowering:
         self._call_scopes: list[str] = []  # scopes of the calls being inlined, outermost first
         # Values visible to the ops being lowered: regions see their enclosing scopes.
         self._envs: list[Mapping[mlir.Value, ir.Value]] = [outer_env or {}]
+        # While a body of scalars is lowered on whole tensors (lower_elementwise): the
+        # shape its rank-0 results really have (None: unknown).
+        self._elementwise_shapes: list[ir.Shape | None] = []
 
     def constant(self, array: np.ndarray) -> ir.Value:
         if not self.in_function:
@@ -235,6 +239,16 @@ class FunctionLowering:
     def inline_region(self, region: mlir.Region, args: Sequence[ir.Value]) -> list[ir.Value]:
         """Lowers a region's block here; it may use values of the enclosing scopes."""
         return self.lower_block(region.blocks[0], args)
+
+    @contextlib.contextmanager
+    def lower_elementwise(self, shape: ir.Shape | None) -> Iterator[None]:
+        """Within it, inlined bodies of scalars (reducer and scatter bodies applied to whole
+        tensors) have their rank-0 results typed with `shape` instead of the MLIR's ()."""
+        self._elementwise_shapes.append(shape)
+        try:
+            yield
+        finally:
+            self._elementwise_shapes.pop()
 
     def subgraph(self, inputs: Sequence[ir.Value], build: Callable[[FunctionLowering], list],
                  output_specs: Sequence[TensorSpec], name: str) -> ir.Graph:
@@ -313,6 +327,9 @@ class FunctionLowering:
                 value.type = ir.TensorType(spec.dtype)
                 value.shape = _merged_shape(value.shape, spec)
                 value.shape = _named_from_operands(op, value.shape, operands, mlir_spec.rank)
+                if self._elementwise_shapes and mlir_spec.rank == 0:
+                    shape = self._elementwise_shapes[-1]
+                    value.shape = None if shape is None else ir.Shape(list(shape))
                 value.name = scope_leaf if len(results) == 1 else f"{scope_leaf}_{i}"
         return results
 

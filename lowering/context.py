@@ -147,6 +147,11 @@ class LoweringContext:
         """Lowers one of the op's regions in place, with `args` for its block arguments."""
         return self._lowering.inline_region(region, args)
 
+    def lower_elementwise(self, shape: ir.Shape | None):
+        """`with ctx.lower_elementwise(shape): ctx.inline_region(...)`: the body is
+        elementwise on scalars and applied to tensors of `shape` (lowering/bodies.py)."""
+        return self._lowering.lower_elementwise(shape)
+
     def subgraph(self, inputs: Sequence[ir.Value],
                  build: Callable[[LoweringContext], list[ir.Value]],
                  output_specs: Sequence[TensorSpec], name: str) -> ir.Graph:

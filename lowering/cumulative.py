@@ -1,8 +1,16 @@
-"""Cumulative windows: jnp.cumsum/cumprod/cummax/cummin arrive as a reduce_window whose
-window spans one whole axis, padded by its length - 1 on one side. They become CumSum,
-or a log-step (Hillis-Steele) scan for the other reducers, instead of an O(n^2) window."""
+"""Cumulative windows: jnp.cumsum/cumprod/cummax/cummin and lax.cumlogsumexp arrive as a
+reduce_window whose window spans one whole axis, padded by its length - 1 on one side. They
+become CumSum, or a log-step (Hillis-Steele) scan instead of an O(n^2) window: each step
+combines two shifted slices with one ONNX op (add, multiply, max, min) or, for any other
+elementwise body (cumlogsumexp's logaddexp), with the body itself lowered on the slices.
+
+The scan combines the elements in a balanced tree that keeps their order (earlier element
+first, init once in front): one of the schedules StableHLO allows a reduction, equal to
+XLA's left fold for an associative body up to float rounding."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import onnx_ir as ir
@@ -10,6 +18,7 @@ import onnx_ir as ir
 from jax2onnx_hlo._mlir import ir as mlir
 
 from . import lowers
+from .bodies import apply_body, apply_function, body_ops, function_block, not_elementwise
 from .context import LoweringContext, attribute_value
 from .dynamic_values import elements_of, same_dim
 from .regions import binary_reducer, identity_of, is_constant
@@ -20,27 +29,52 @@ __all__ = ["cumulative_window"]
 _REDUCERS = {"stablehlo.add": "Add", "stablehlo.multiply": "Mul",
              "stablehlo.maximum": "Max", "stablehlo.minimum": "Min"}
 _CUMSUM_TYPES = {ir.DataType.FLOAT, ir.DataType.DOUBLE, ir.DataType.INT32, ir.DataType.INT64}
+_INT64_MAX = np.iinfo(np.int64).max
 
 
 def cumulative_window(ctx: LoweringContext, x: ir.Value, init: ir.Value) -> ir.Value | None:
     """The scan along the one axis this reduce_window accumulates over, or None if it is
-    not a cumulative window (the caller then lowers it as a general window)."""
-    body = binary_reducer(ctx.op.regions[0]) or ""
-    op_type = _REDUCERS.get(body)
-    spec = ctx.operand_specs[0]
+    not a cumulative window or its body is neither one known op nor elementwise (the
+    caller then lowers it as a general window, or refuses it)."""
     found = _scan_axis(ctx)
-    if op_type is None or found is None \
-            or not is_constant(init, identity_of(body, spec.np_dtype)):
+    region = ctx.op.regions[0]
+    body = binary_reducer(region) or ""
+    if found is None or body not in _REDUCERS and not_elementwise(region.blocks[0]):
         return None
-    axis, reverse = found
-    if op_type == "Add" and spec.dtype in _CUMSUM_TYPES:
+    combine = _one_op(body) if body in _REDUCERS else \
+        lambda c, a, b, shape: apply_body(c, region, [a, b], shape)[0]
+    return _scan(ctx, x, init, body, combine, *found, looped=False)
+
+
+# combine(ctx, earlier, later, shape): the body on two tensors of that (broadcast) shape
+Combine = Callable[[LoweringContext, ir.Value, ir.Value, "ir.Shape | None"], ir.Value]
+
+
+def _one_op(body: str) -> Combine:
+    return lambda ctx, a, b, shape: ctx.b.op(_REDUCERS[body], a, b)
+
+
+def _scan(ctx: LoweringContext, x: ir.Value, init: ir.Value, body: str, combine: Combine,
+          axis: int | None, reverse: bool, looped: bool) -> ir.Value:
+    """CumSum where it applies, else the log-step scan (in a Loop where the axis length is
+    only known at runtime). The scan leaves init out; unless it is the known reducer's
+    identity it enters once, first, as in XLA's fold of each window: body(init, scan)."""
+    spec = ctx.operand_specs[0]
+    identity = body in _REDUCERS and is_constant(init, identity_of(body, spec.np_dtype))
+    if axis is None:  # one element per window
+        scanned = x
+    elif identity and body == "stablehlo.add" and spec.dtype in _CUMSUM_TYPES:
         return ctx.b.CumSum(x, ctx.i64(axis), reverse=int(reverse))
-    return _log_step_scan(ctx, x, body, axis, reverse)
+    else:
+        scan = _looped_scan if looped else _log_step_scan
+        scanned = scan(ctx, x, combine, axis, reverse)
+    return scanned if identity else combine(ctx, init, scanned, x.shape)
 
 
-def _scan_axis(ctx: LoweringContext) -> tuple[int, bool] | None:
+def _scan_axis(ctx: LoweringContext) -> tuple[int | None, bool] | None:
     """(axis, reverse) when the window is [1, ..., n, ..., 1] with n the axis length and
-    padding (n - 1, 0) (forward) or (0, n - 1) (reverse), strides and dilations 1."""
+    padding (n - 1, 0) (forward) or (0, n - 1) (reverse), strides and dilations 1; axis
+    None when every window is one element."""
     shape = ctx.operand_specs[0].shape
     rank = len(shape)
     dims = ctx.attr("window_dimensions")
@@ -49,6 +83,8 @@ def _scan_axis(ctx: LoweringContext) -> tuple[int, bool] | None:
         if any(v != 1 for v in ctx.attr(name, [1] * rank)):
             return None
     axes = [a for a in range(rank) if dims[a] != 1 or padding[a].any()]
+    if not axes:  # every window is one element
+        return None, False
     if len(axes) != 1 or shape[axes[0]] is None:
         return None
     axis, n = axes[0], shape[axes[0]]
@@ -57,39 +93,38 @@ def _scan_axis(ctx: LoweringContext) -> tuple[int, bool] | None:
     return axis, bool(padding[axis][1] == n - 1 and n > 1)
 
 
-def _log_step_scan(ctx: LoweringContext, x: ir.Value, body: str, axis: int,
+def _log_step_scan(ctx: LoweringContext, x: ir.Value, combine: Combine, axis: int,
                    reverse: bool) -> ir.Value:
-    """y_k = op(y_{k-1}, y_{k-1} shifted by 2^k along the axis, identity shifted in):
-    ceil(log2 n) steps of Pad + Slice + op."""
+    """Hillis-Steele: step k combines each element with the one 2^k before it (after it,
+    reversed): ceil(log2 n) steps of Slice + combine + Concat."""
     n = ctx.operand_specs[0].shape[axis]
     shift = 1
     while shift < n:
-        x = _scan_step(ctx, x, body, axis, reverse, shift, n)
+        x = _scan_step(ctx, x, combine, axis, reverse, shift, n)
         shift *= 2
     return x
 
 
-def _scan_step(ctx: LoweringContext, x: ir.Value, body: str, axis: int, reverse: bool,
-               shift: int | ir.Value, n: int | ir.Value) -> ir.Value:
-    """op(x, x shifted by `shift` along `axis` with the identity shifted in); `shift` and
-    the axis length `n` are ints or int64 [1] tensors known at runtime only."""
-    spec = ctx.operand_specs[0]
-    rank, b = spec.rank, ctx.b
-    at = axis + (rank if reverse else 0)  # the Pad entry that shifts
-    if isinstance(shift, int):
-        pads = ctx.i64([shift if i == at else 0 for i in range(2 * rank)])
-        start = ctx.i64([shift if reverse else 0])
-        end = ctx.i64([(shift if reverse else 0) + n])
-    else:
-        pads = b.Mul(ctx.i64([int(i == at) for i in range(2 * rank)]), shift)
-        start = shift if reverse else ctx.i64([0])
-        end = b.Add(start, n)
-    identity = ctx.const(identity_of(body, spec.np_dtype))
-    padded = b.Pad(x, pads, identity, mode="constant")
-    return b.op(_REDUCERS[body], x, b.Slice(padded, start, end, ctx.i64([axis])))
+def _scan_step(ctx: LoweringContext, x: ir.Value, combine: Combine, axis: int,
+               reverse: bool, shift: int | ir.Value, n: int | None) -> ir.Value:
+    """combine(x[:-s], x[s:]) along `axis`, x[:s] kept in front (forward) or x[-s:] behind
+    (reverse): element i becomes body(x[i - s], x[i]) (body(x[i], x[i + s])), the earlier
+    element first as in a left fold. `shift` s is an int, or an int64 [1] tensor known at
+    runtime only (n, the static axis length, is then None); 0 < s < n."""
+    b = ctx.b
+    s, minus_s = (ctx.i64([shift]), ctx.i64([-shift])) if isinstance(shift, int) \
+        else (shift, b.Neg(shift))
+    axes, zero, end = ctx.i64([axis]), ctx.i64([0]), ctx.i64([_INT64_MAX])
+    dims = list(ctx.operand_specs[0].shape)  # of the slices combined
+    dims[axis] = n - shift if n is not None else None
+    combined = combine(ctx, b.Slice(x, zero, minus_s, axes), b.Slice(x, s, end, axes),
+                       ir.Shape(dims))
+    if reverse:
+        return b.Concat(combined, b.Slice(x, minus_s, end, axes), axis=axis)
+    return b.Concat(b.Slice(x, zero, s, axes), combined, axis=axis)
 
 
-def _looped_scan(ctx: LoweringContext, x: ir.Value, body: str, axis: int,
+def _looped_scan(ctx: LoweringContext, x: ir.Value, combine: Combine, axis: int,
                  reverse: bool) -> ir.Value:
     """The log-step scan along an axis of runtime length n: a Loop that doubles the shift
     while it is below n (ceil(log2 n) iterations), one _scan_step each."""
@@ -102,7 +137,7 @@ def _looped_scan(ctx: LoweringContext, x: ir.Value, body: str, axis: int,
         n = sub.b.Shape(carried, start=axis, end=axis + 1)
         doubled = sub.b.Mul(shift, sub.i64([2]))
         more = sub.b.Reshape(sub.b.Less(doubled, n), sub.i64([]))
-        return [more, doubled, _scan_step(sub, carried, body, axis, reverse, shift, n)]
+        return [more, doubled, _scan_step(sub, carried, combine, axis, reverse, shift, None)]
 
     graph = ctx.subgraph(
         [ctx.graph_input("iteration", TensorSpec(ir.DataType.INT64, ())),
@@ -119,7 +154,7 @@ def dynamic_reduce_window(ctx: LoweringContext, x: ir.Value, init: ir.Value,
                           *window: ir.Value) -> list[ir.Value]:
     """custom_call @stablehlo.dynamic_reduce_window, what jnp.cumsum & co. emit along a
     symbolic axis: the window spans that axis (its size `w` is the dim variable), padded by
-    w - 1 on one side -> CumSum, or for the other reducers a log-step scan in a Loop.
+    w - 1 on one side -> CumSum, or for the other bodies a log-step scan in a Loop.
 
     The window operands are traced back through the shape arithmetic (constants,
     concatenate, reshape, convert, add) to a dim variable, so that the form is recognised
@@ -129,58 +164,49 @@ def dynamic_reduce_window(ctx: LoweringContext, x: ir.Value, init: ir.Value,
     where the graph names both (a window of another symbolic length is refused); where it
     cannot tell, it is assumed.
 
-    Limits: only the four reducers (add, multiply, maximum, minimum) with their identity as
-    init; other dynamic windows along a symbolic axis are refused.
+    Limits: the body must be one of the four reducers (add, multiply, maximum, minimum) or
+    elementwise (cumlogsumexp's logaddexp); other dynamic windows along a symbolic axis are
+    refused.
     """
     if len(ctx.op.operands) != 7:
         raise ctx.error("dynamic_reduce_window over several inputs is not supported")
     callee = attribute_value(ctx.raw_attr("called_computations"))[0]
-    body = _function_reducer(ctx, callee) or ""
+    block = function_block(ctx, callee)
+    body = _function_reducer(block) if block is not None else ""
     spec = ctx.operand_specs[0]
     found = _dynamic_scan_axis(ctx)
     if found is None:
         raise ctx.error("only the cumulative form of dynamic_reduce_window (jnp.cumsum along "
                         "a symbolic axis) is supported, not a general window")
-    axis, reverse = found
     # Where the graph knows both the window and the axis length, they must be equal.
-    length = (elements_of(window[0]) or [None] * spec.rank)[axis]
-    dim = x.shape[axis] if x.shape is not None else None
+    length = (elements_of(window[0]) or [None] * spec.rank)[found[0]]
+    dim = x.shape[found[0]] if x.shape is not None else None
     if _named(length) and _named(dim) and not same_dim(length, dim):
         raise ctx.error(f"a window of {length} along an axis of {dim}: only the cumulative "
                         "form (the window as long as the axis) is supported")
-    if body not in _REDUCERS:
-        raise ctx.error(f"a cumulative window whose body is {body or 'not one binary op'} "
-                        "is not supported along a symbolic axis")
-    if not is_constant(init, identity_of(body, spec.np_dtype)):
-        raise ctx.error(f"a cumulative {_REDUCERS[body]} whose init value is not its "
-                        "identity is not supported")
-    if _REDUCERS[body] == "Add" and spec.dtype in _CUMSUM_TYPES:
-        return [ctx.b.CumSum(x, ctx.i64(axis), reverse=int(reverse))]
-    return [_looped_scan(ctx, x, body, axis, reverse)]
+    if body not in _REDUCERS and (block is None or not_elementwise(block)):
+        found_ops = body_ops(block) if block is not None else f"@{callee}, not found"
+        raise ctx.error(f"a cumulative window whose body [{found_ops}] is neither one "
+                        "add/multiply/maximum/minimum nor elementwise is not supported")
+    combine = _one_op(body) if body in _REDUCERS else \
+        lambda c, a, b, shape: apply_function(c, callee, [a, b], shape)[0]
+    return [_scan(ctx, x, init, body, combine, *found, looped=True)]
 
 
 def _named(dim) -> bool:
     return isinstance(dim, int) or (isinstance(dim, ir.SymbolicDim) and dim.value is not None)
 
 
-def _function_reducer(ctx: LoweringContext, name: str) -> str | None:
-    """The binary op of the module function `name`: `return op(arg0, arg1)`."""
-    module = ctx.op.operation
-    while module.parent is not None:
-        module = module.parent
-    for op in module.regions[0].blocks[0].operations:
-        if op.operation.name == "func.func" and \
-                mlir.StringAttr(op.attributes["sym_name"]).value == name:
-            block = op.regions[0].blocks[0]
-            ops, args = list(block.operations), list(block.arguments)
-            if len(ops) != 2 or len(args) != 2 or ops[1].operation.name != "func.return":
-                return None
-            combine, ret = ops
-            if list(ret.operands) != [combine.results[0]] or \
-                    list(combine.operands) not in (args, args[::-1]):
-                return None
-            return combine.operation.name
-    return None
+def _function_reducer(block: mlir.Block) -> str | None:
+    """The binary op of a function body `return op(arg0, arg1)`, else None."""
+    ops, args = list(block.operations), list(block.arguments)
+    if len(ops) != 2 or len(args) != 2 or ops[1].operation.name != "func.return":
+        return None
+    combine, ret = ops
+    if list(ret.operands) != [combine.results[0]] or \
+            list(combine.operands) not in (args, args[::-1]):
+        return None
+    return combine.operation.name
 
 
 # A traced shape element: an int, or (arg, scale, offset) for scale * block argument + offset.

@@ -44,8 +44,9 @@ def reduce_window(ctx: LoweringContext, *operands: ir.Value) -> list[ir.Value]:
     Axes of dynamic size may be pooled or kept: the folding Reshapes then read their sizes
     from the runtime shape.
 
-    Limits: bodies other than add/multiply/max/min (e.g. cumlogsumexp) and several inputs
-    are refused; multiply only as a cumulative window.
+    Limits: other elementwise bodies (cumlogsumexp's logaddexp) only as a cumulative
+    window (cumulative.py); several inputs are refused; multiply only as a cumulative
+    window.
     """
     if len(operands) != 2:
         raise ctx.error(f"reduce_window over {len(operands) // 2} inputs (a variadic window "

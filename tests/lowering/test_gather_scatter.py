@@ -1,7 +1,8 @@
 """Indexing against JAX: gather, dynamic_slice, dynamic_update_slice and scatter, with the
 cases a naive ONNX mapping gets wrong: out-of-range starts (StableHLO clamps them),
-out-of-bounds scatter windows (StableHLO skips them), repeated scatter indices, batching
-dims from vmap, and operands with symbolic dims."""
+out-of-bounds scatter windows (StableHLO skips them), repeated scatter indices (with every
+body JAX's .at[] emits: set, add, subtract, multiply, min, max, apply), batching dims from
+vmap, and operands with symbolic dims."""
 
 import jax
 import jax.numpy as jnp
@@ -204,6 +205,42 @@ CASES = [
      [_x((5,), f16), _i(1, 1, 3), _x((3,), f16, seed=1)], 1e-2),
     ("at_multiply_f16", lambda x, i, u: x.at[i].multiply(u),
      [_x((5,), f16), _i(1, 1, 3), _x((3,), f16, seed=1)], 1e-2),
+    # subtract: ScatterElements add of -u. x - u1 - u2 is x + -u1 + -u2 with the same
+    # roundings, in the same (update) order: 1 - 1e8 + 1e8 is 0 in float32, as in JAX.
+    ("at_subtract_repeated", lambda x, i, u: x.at[i].subtract(u),
+     [VALUES, _i(1, 1, 2, 1), _x((4,), seed=1)], 1e-6),
+    ("at_subtract_rounding_order", lambda x, i, u: x.at[i].subtract(u),
+     [np.ones(3, f32), _i(0, 0, 2), np.array([1e8, -1e8, 3.0], f32)], 0),
+    ("at_subtract_out_of_bounds", lambda x, i, u: x.at[i].subtract(u, mode="drop"),
+     [_x((5,)), _i(-1, -7, 9, 2, 5, 2), _x((6,), seed=1)], 1e-6),
+    ("at_subtract_rows_repeated", lambda x, i, u: x.at[i].subtract(u),
+     [X, _i(1, 1, 4, 7), _x((4, 4), seed=1)], 1e-6),
+    ("at_subtract_int32_wraps", lambda x, i, u: x.at[i].subtract(u),
+     [np.array([0, -2**31, 5, 2**31 - 1], i32), _i(1, 1, 0, 3, 6),
+      np.array([1, 2**31 - 1, -2**31, -1, 4], i32)], 0),
+    ("at_subtract_uint8_wraps", lambda x, i, u: x.at[i].subtract(u),
+     [np.array([0, 3, 250], np.uint8), _i(0, 1, 1, 2),
+      np.array([1, 2, 9, 200], np.uint8)], 0),
+    ("at_subtract_f16", lambda x, i, u: x.at[i].subtract(u),
+     [_x((5,), f16), _i(1, 1, 3), _x((3,), f16, seed=1)], 1e-2),
+    ("at_subtract_unique_indices_flag", lambda x, i, u: x.at[i].subtract(u, unique_indices=True),
+     [VALUES, _i(2, 0), _x((2,), seed=1)], 1e-6),
+    # divide and power scatter a product of the updates, then divide / raise the operand
+    ("at_divide_repeated", lambda x, i, u: x.at[i].divide(u),
+     [VALUES, _i(1, 1, 3, 8), _x((4,), seed=1)], 1e-5),
+    ("at_power_repeated", lambda x, i, u: x.at[i].power(u),
+     [np.abs(VALUES) + 0.5, _i(0, 0, 2), np.array([2.0, 0.5, 3.0], f32)], 1e-5),
+    # apply(f): the body ignores the update; f runs once per hit (twice where repeated),
+    # out-of-range indices are dropped
+    ("at_apply_repeated", lambda x, i: x.at[i].apply(jnp.sin),
+     [VALUES, _i(1, 1, 2, 1, 9, -7)], 1e-6),
+    ("at_apply_int32_constants", lambda x, i: x.at[i].apply(lambda v: v * 2 + 1),
+     [_x((5,), i32), _i(0, 0, 3, 0, -1, 12)], 0),
+    ("at_apply_rows_repeated", lambda x, i: x.at[i].apply(jnp.exp), [X, _i(4, 0, 4, -9)], 1e-5),
+    ("at_apply_unique_indices_flag", lambda x, i: x.at[i].apply(jnp.cos, unique_indices=True),
+     [VALUES, _i(3, 0, 7)], 1e-6),
+    ("at_apply_bool", lambda x, i: x.at[i].apply(jnp.logical_not),
+     [_x((5,), b), _i(0, 0, 3, 3, 3)], 0),
     # ---- vmap'ed scatters: input_batching_dims ----------------------------------------------
     ("vmap_at_set", jax.vmap(lambda x, i, u: x.at[i].set(u)),
      [X, _i(0, 3, 1, 1, 2, 0, 3, 3, 0, 2).reshape(5, 2), _x((5, 2), seed=1)], 0),
@@ -211,6 +248,10 @@ CASES = [
      [X3, _i(0, 0, 4, 2).reshape(2, 2), _x((2, 2, 3), seed=1)], 1e-6),
     ("vmap_at_add_drop", jax.vmap(lambda x, i, u: x.at[i].add(u, mode="drop")),
      [X3, _i(0, 9, -6, 2).reshape(2, 2), _x((2, 2, 3), seed=1)], 1e-6),
+    ("vmap_at_subtract_drop", jax.vmap(lambda x, i, u: x.at[i].subtract(u, mode="drop")),
+     [X3, _i(0, 9, 4, 4).reshape(2, 2), _x((2, 2, 3), seed=1)], 1e-6),
+    ("vmap_at_apply", jax.vmap(lambda x, i: x.at[i].apply(jnp.tanh)),
+     [X3, _i(0, 0, 9, 2).reshape(2, 2)], 1e-6),
 ]
 
 
@@ -227,10 +268,42 @@ def test_gather_bypasses_flattening_for_axis_take():
     assert ops.count("Gather") == 1 and "Reshape" not in ops, ops
 
 
-def test_scatter_with_unsupported_body_is_refused():
-    fn = lambda x, i: x.at[i].apply(jnp.sin)  # noqa: E731
-    with pytest.raises(ConversionError, match="scatter body not supported"):
-        to_onnx(fn, [VALUES, _i(0, 2)])
+# A scatter whose body divides (JAX's .at[].divide scatters a product instead): exact only
+# when no index repeats, which the unique_indices attribute promises.
+_SCATTER_DIVIDE = """
+func.func @main(%x: tensor<5xf32>, %idx: tensor<3x1xi32>, %u: tensor<3xf32>) -> tensor<5xf32> {
+  %0 = "stablehlo.scatter"(%x, %idx, %u) <{indices_are_sorted = false,
+      scatter_dimension_numbers = #stablehlo.scatter<inserted_window_dims = [0],
+      scatter_dims_to_operand_dims = [0], index_vector_dim = 1>, unique_indices = UNIQUE}> ({
+  ^bb0(%a: tensor<f32>, %b: tensor<f32>):
+    %1 = stablehlo.divide %a, %b : tensor<f32>
+    stablehlo.return %1 : tensor<f32>
+  }) : (tensor<5xf32>, tensor<3x1xi32>, tensor<3xf32>) -> tensor<5xf32>
+  return %0 : tensor<5xf32>
+}
+"""
+
+
+def test_scatter_divide_body_with_unique_indices():
+    model = from_stablehlo(_SCATTER_DIVIDE.replace("UNIQUE", "true"))
+    x, u = _x((5,)), np.array([2.0, -4.0, 8.0], f32)
+    idx = _i(4, 0, 7).reshape(3, 1)  # 7 does not fit: dropped
+    expected = x.copy()
+    expected[4], expected[0] = x[4] / 2.0, x[0] / -4.0
+    assert_outputs_close([expected], run_onnx(model, [x, idx, u]), rtol=1e-6, atol=1e-6)
+
+
+def test_scatter_divide_body_with_indices_that_may_repeat_is_refused():
+    with pytest.raises(ConversionError, match=r"\[stablehlo.divide\] with indices that may"):
+        from_stablehlo(_SCATTER_DIVIDE.replace("UNIQUE", "false"))
+
+
+def test_scatter_with_non_elementwise_body_is_refused():
+    body = _SCATTER_DIVIDE.replace("UNIQUE", "true").replace(
+        "stablehlo.divide %a, %b : tensor<f32>",
+        "stablehlo.reshape %a : (tensor<f32>) -> tensor<f32>")
+    with pytest.raises(ConversionError, match="stablehlo.reshape is not elementwise"):
+        from_stablehlo(body)
 
 
 # (id, fn, specs with symbolic dims, concrete arg shapes at two sizes)
@@ -253,6 +326,11 @@ SYMBOLIC = [
     ("vmap_scatter", jax.vmap(lambda x, i, u: x.at[i].set(u)),
      [_S(("B", 5), f32), _S(("B", 2), i32), _S(("B", 2), f32)],
      [[(1, 5), (1, 2), (1, 2)], [(4, 5), (4, 2), (4, 2)]]),
+    ("at_subtract_rows", lambda x, i, u: x.at[i].subtract(u),
+     [_S(("B", 4), f32), _S(("N",), i32), _S(("N", 4), f32)],
+     [[(5, 4), (6,), (6, 4)], [(2, 4), (3,), (3, 4)]]),
+    ("at_apply_rows", lambda x, i: x.at[i].apply(jnp.sin),
+     [_S(("B", 4), f32), _S(("N",), i32)], [[(5, 4), (6,)], [(2, 4), (3,)]]),
     # batched dynamic_gather: the slice sizes hold B (or T), the indices are inputs
     ("take_columns_clip", lambda x, i: jnp.take(x, i, axis=1, mode="clip"),
      [_S(("B", 5), f32), _S(("N",), i32)], [[(3, 5), (4,)], [(1, 5), (2,)]]),

@@ -81,8 +81,6 @@ def _table(*sections):
 
 
 # Known failures, each strict: the owner's fix turns it into a pass.
-_SCATTER_SUB = ("x.at[i].subtract: stablehlo.scatter with a subtract body is refused "
-                "(lowering/gather_scatter.py supports set/add/mul/min/max bodies only)")
 _ORT_BF16_KERNELS = ("ONNX Runtime (CPU) has no bfloat16 Add/Mul/Max kernels: NOT_IMPLEMENTED; "
                      "a converter-side float32 detour (portability.py) would fix it")
 _ORT_BF16_NUMPY = ("onnxruntime's Python API cannot feed or return a bfloat16 tensor from "
@@ -158,8 +156,7 @@ INDEXING = [
      [V, _i(2, 2, 2), _x(3, seed=9)]),
     ("at_add_repeated", lambda x, i, u: x.at[i].add(u), [V, _i(1, 1, -5, 0), _x(4, seed=9)]),
     ("at_add_rows", lambda x, i, u: x.at[i].add(u), [X, _i(3, 3), _x(2, 5, seed=9)]),
-    _xfail(_SCATTER_SUB, ("at_sub", lambda x, i, u: x.at[i].subtract(u),
-                          [V, _i(0, 4), _x(2, seed=9)])),
+    ("at_sub", lambda x, i, u: x.at[i].subtract(u), [V, _i(0, 4), _x(2, seed=9)]),
     ("at_mul_repeated", lambda x, i, u: x.at[i].multiply(u), [V, _i(3, 3), _x(2, seed=9)]),
     ("at_divide", lambda x, i, u: x.at[i].divide(u), [V, _i(5, 1), _x(2, seed=9, low=1)]),
     ("at_power", lambda x, i: x.at[i].power(2.0), [V, _i(0, 2)]),
