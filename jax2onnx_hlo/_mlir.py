@@ -7,9 +7,12 @@ module goes through the names exported here.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from jax._src import source_info_util
 from jax._src.interpreters.mlir import make_ir_context
@@ -20,6 +23,8 @@ from jax._src.lib.mlir.dialects import hlo
 __all__ = [
     "MLIRError",
     "SourceLocation",
+    "cache_for",
+    "conversion_caches",
     "deserialize_portable_artifact",
     "hlo",
     "ir",
@@ -37,6 +42,41 @@ MLIRError = ir.MLIRError
 
 # Our tracing wrappers are not the user's code: source locations skip past them.
 source_info_util.register_exclusion(os.path.dirname(__file__))
+
+
+# ---- per-conversion caches -----------------------------------------------------------------
+# MLIR uniques types and attributes in their context, and their Python objects hash and
+# compare by that identity: a module of thousands of ops has a few dozen distinct types
+# and locations. While a conversion runs, what is derived from them (TensorSpecs, parsed
+# locations) is computed once each. A key keeps its context alive, so no other object
+# can take its address while it is cached; the caches are dropped when the outermost
+# conversion ends, so no context outlives its conversion.
+_caches: dict[str, dict[Any, Any]] | None = None
+
+
+@contextlib.contextmanager
+def conversion_caches() -> Iterator[None]:
+    """Within it, `cache_for` gives caches that live until the outermost one ends."""
+    global _caches
+    outermost = _caches is None
+    if outermost:
+        _caches = {}
+    try:
+        yield
+    finally:
+        if outermost:
+            _caches = None
+
+
+def cache_for(kind: str) -> dict[Any, Any] | None:
+    """The cache of `kind` of the running conversion; None outside `conversion_caches`."""
+    caches = _caches
+    if caches is None:
+        return None
+    cache = caches.get(kind)
+    if cache is None:
+        cache = caches[kind] = {}
+    return cache
 
 
 def deserialize_portable_artifact(data: bytes) -> ir.Module:
@@ -84,9 +124,20 @@ _FILE_LINE = re.compile(r'"((?:[^"\\]|\\.)*)":(\d+):\d+')
 def source_location(location: ir.Location) -> SourceLocation:
     """Parses the scope name and the innermost user frame (file:line) of a location.
 
-    The bindings give no structured accessors for named/callsite locations, so the printed
-    form is parsed; JAX writes `loc("scope"(callsite("fn"("file":line:col) at ...)))`.
+    The printed form is parsed; JAX writes `loc("scope"(callsite("fn"("file":line:col) at
+    ...)))`. Memoized per location while a conversion runs.
     """
+    cache = cache_for("location")
+    if cache is None:
+        return _parse_location(location)
+    key = location.attr
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = _parse_location(location)
+    return found
+
+
+def _parse_location(location: ir.Location) -> SourceLocation:
     text = str(location)
     name = _NAME.match(text)
     scope = name.group(1) if name else ""

@@ -23,7 +23,15 @@ from jax2onnx_hlo.lowering.context import LoweringContext, attribute_value
 from jax2onnx_hlo.lowering.refusals import COMPLEX, refusal_for
 from jax2onnx_hlo.lowering.types import TensorSpec, onnx_spec, tensor_spec
 
-from ._mlir import SourceLocation, hlo, source_location, string_attr, symbol_ref
+from ._mlir import (
+    SourceLocation,
+    cache_for,
+    conversion_caches,
+    hlo,
+    source_location,
+    string_attr,
+    symbol_ref,
+)
 from ._mlir import ir as mlir
 from .errors import ConversionError
 from .functions import MARKER, FunctionDomains
@@ -60,6 +68,16 @@ def select_rule(op: mlir.OpView) -> tuple[str, Rule | None]:
 
 def _short_scope(location: SourceLocation) -> str:
     """The JAX name stack without our own outer `jit(...)` wrapper."""
+    cache = cache_for("short_scope")
+    if cache is None:
+        return _strip_jit(location)
+    found = cache.get(location.scope)
+    if found is None:
+        found = cache[location.scope] = _strip_jit(location)
+    return found
+
+
+def _strip_jit(location: SourceLocation) -> str:
     parts = [p for p in location.scope.split("/") if p]
     if parts and parts[0].startswith("jit("):
         parts = parts[1:]
@@ -121,6 +139,10 @@ class ModuleLowering:
     # ---- conversion ----------------------------------------------------------------
     def lower(self, inputs: Sequence[GraphInput], output_names: Sequence[str]) -> ir.Graph:
         """Lowers the entry function; `inputs` describes each of its arguments."""
+        with conversion_caches():
+            return self._lower(inputs, output_names)
+
+    def _lower(self, inputs: Sequence[GraphInput], output_names: Sequence[str]) -> ir.Graph:
         check_supported(self)
         block = self.entry.regions[0].blocks[0]
         if len(inputs) != len(block.arguments):
@@ -356,8 +378,8 @@ def _set_outputs(graph: ir.Graph, results: Sequence[ir.Value],
 
 def _record_line(key: str, op: mlir.OpView, location: SourceLocation) -> str:
     """`op<TAB>operand types<TAB>result types<TAB>file:line<TAB>scope`."""
-    operands = ", ".join(str(v.type) for v in op.operands)
-    results = ", ".join(str(r.type) for r in op.results)
+    operands = ", ".join(_type_str(v.type) for v in op.operands)
+    results = ", ".join(_type_str(r.type) for r in op.results)
     where = f"{location.file}:{location.line}" if location.file else "unknown"
     return "\t".join((key, f"({operands})", f"({results})", where, location.scope))
 
@@ -380,10 +402,12 @@ def _named_from_operands(op: mlir.OpView, shape: ir.Shape,
     batch):
     named dims let the passes prove that an Expand is redundant. `rank`: the MLIR rank
     (a complex value has one more ONNX axis, the trailing pair, which stays as it is)."""
+    dims = list(shape)
+    if all(isinstance(d, int) or d.value is not None for d in dims[:rank]):
+        return shape  # nothing to name
     sources = _dim_sources(op, rank)
     if sources is None:
         return shape
-    dims = list(shape)
     for axis, dim in enumerate(dims[:rank]):
         if isinstance(dim, int) or dim.value is not None:
             continue
@@ -510,7 +534,18 @@ def check_supported(module: ModuleLowering) -> None:
 
 
 def _touches_complex(op: mlir.OpView) -> bool:
-    return any("complex<" in str(v.type) for v in (*op.operands, *op.results))
+    return any("complex<" in _type_str(v.type) for v in (*op.operands, *op.results))
+
+
+def _type_str(mlir_type: mlir.Type) -> str:
+    """str(mlir_type), memoized while a conversion runs."""
+    cache = cache_for("type_str")
+    if cache is None:
+        return str(mlir_type)
+    found = cache.get(mlir_type)
+    if found is None:
+        found = cache[mlir_type] = str(mlir_type)
+    return found
 
 
 def ir_version_for(opset: int) -> int:

@@ -122,27 +122,37 @@ def trace(
 
     # Closure conversion: arrays the function closes over become jaxpr consts, which we
     # pass as arguments too, so no array is baked into the module as a constant.
+    jitted = jax.jit(positional, keep_unused=True)
+    kw_values = [kwargs[k] for k in kw_names]
     try:
-        closed, out_shape = jax.make_jaxpr(positional, return_shape=True)(
-            weight_specs, list(args), [kwargs[k] for k in kw_names]
-        )
+        traced = jitted.trace(weight_specs, list(args), kw_values)
     except Exception as e:  # JAX's shape-polymorphism errors have no public type
         restated = _symbolic_dims_error(e, args, kwargs)
         if restated is e:
             raise
         raise restated from e
+    closed = traced.jaxpr
     consts = list(closed.consts)
-    out_tree = jax.tree_util.tree_structure(out_shape)
+    flat_inputs = jax.tree_util.tree_leaves((list(args), kw_values))
+    if not consts:
+        # Nothing closed over: export the function itself, whose trace JAX has cached, so
+        # it is not traced a second time. Its flattened arguments are the weights, then
+        # the inputs, as below.
+        exported = jax_export.export(jitted, platforms=list(platforms))(
+            weight_specs, list(args), kw_values
+        )
+    else:
+        out_tree = jax.tree_util.tree_structure(traced.out_info)
 
-    def flat(consts, weights, *flat_inputs):
-        outs = jax.core.eval_jaxpr(closed.jaxpr, consts, *weights, *flat_inputs)
-        return jax.tree_util.tree_unflatten(out_tree, outs)
+        def flat(consts, weights, *flat_inputs):
+            outs = jax.core.eval_jaxpr(closed.jaxpr, consts, *weights, *flat_inputs)
+            return jax.tree_util.tree_unflatten(out_tree, outs)
 
-    flat_inputs = jax.tree_util.tree_leaves((list(args), [kwargs[k] for k in kw_names]))
-    const_specs = [jax.ShapeDtypeStruct(np.shape(c), np.asarray(c).dtype) for c in consts]
-    exported = jax_export.export(jax.jit(flat, keep_unused=True), platforms=list(platforms))(
-        const_specs, weight_specs, *flat_inputs
-    )
+        const_specs = [jax.ShapeDtypeStruct(np.shape(c), np.asarray(c).dtype) for c in consts]
+        exported = jax_export.export(jax.jit(flat, keep_unused=True),
+                                     platforms=list(platforms))(
+            const_specs, weight_specs, *flat_inputs
+        )
     weights = [(f"captured_{i}", np.asarray(c)) for i, c in enumerate(consts)]
     weights += [(n, np.asarray(a)) for n, a in zip(names, arrays)]
     return TracedProgram(exported, weights, len(flat_inputs))

@@ -81,10 +81,12 @@ def _table(*sections):
 
 
 # Known failures, each strict: the owner's fix turns it into a pass.
-_ORT_BF16_KERNELS = ("ONNX Runtime (CPU) has no bfloat16 Add/Mul/Max kernels: NOT_IMPLEMENTED; "
-                     "a converter-side float32 detour (portability.py) would fix it")
+_ORT_BF16_KERNELS = ("the export keeps bfloat16 and ONNX Runtime (CPU) has no bfloat16 "
+                     "Add/Mul/Max kernels (NOT_IMPLEMENTED); to_onnx(..., "
+                     "compute_dtype='float32') runs such models (tests/test_precision.py)")
 _ORT_BF16_NUMPY = ("onnxruntime's Python API cannot feed or return a bfloat16 tensor from "
-                   "numpy ('No corresponding Numpy type'): a harness limit, not the model's")
+                   "numpy ('No corresponding Numpy type'): a harness limit, not the model's "
+                   "(tests/test_precision.py goes through OrtValues instead)")
 _MAX_POOL_NAN = ("ONNX Runtime's MaxPool skips NaN (and starts at -FLT_MAX) where XLA's max "
                  "propagates NaN: fixing it costs an extra pooled NaN indicator per pooling "
                  "layer (lowering/windows.py), the trade-off already taken for -inf windows")
