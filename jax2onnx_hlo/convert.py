@@ -349,11 +349,18 @@ class FunctionLowering:
                 value.type = ir.TensorType(spec.dtype)
                 value.shape = _merged_shape(value.shape, spec)
                 value.shape = _named_from_operands(op, value.shape, operands, mlir_spec.rank)
-                if self._elementwise_shapes and mlir_spec.rank == 0:
+                if self._elementwise_shapes and mlir_spec.rank == 0 and \
+                        any(_not_scalar(v) for v in operands):
+                    # made from the body's tensor arguments, not from its constants alone
                     shape = self._elementwise_shapes[-1]
                     value.shape = None if shape is None else ir.Shape(list(shape))
                 value.name = scope_leaf if len(results) == 1 else f"{scope_leaf}_{i}"
         return results
+
+
+def _not_scalar(value: ir.Value | None) -> bool:
+    """Whether a value may have more than one element (rank > 0, or unknown)."""
+    return value is not None and (value.shape is None or value.shape.rank() > 0)
 
 
 def _set_outputs(graph: ir.Graph, results: Sequence[ir.Value],

@@ -12,7 +12,7 @@ import pytest
 from flax import nnx
 from jax import lax
 
-from jax2onnx_hlo import ConversionError, from_stablehlo, to_onnx
+from jax2onnx_hlo import ConversionError, from_stablehlo, onnx_function, to_onnx
 from jax2onnx_hlo.testing import (
     assert_outputs_close,
     check_against_jax,
@@ -410,3 +410,16 @@ def test_gather_index_vector_dim_first():
                                          start_index_map=(0, 1))
     expected = lax.gather(X, idx.T, numbers, (1, 2), mode=GSM.CLIP)
     assert_outputs_close([expected], run_onnx(model, [X, idx]), rtol=0, atol=0)
+
+
+def test_scatter_body_with_a_scalar_subexpression_inside_a_function():
+    """A body applied to whole tensors types its results with the tensors' shape, except
+    those made from its constants alone: exp(0.5) stays a scalar (inside an @onnx_function
+    it is not folded away, and a rank-1 type on it made ONNX Runtime refuse the model)."""
+    @onnx_function
+    def scaled(x, i):
+        return x.at[i].apply(lambda v: v * lax.exp(jnp.float32(0.5)))
+
+    check_against_jax(lambda x, i: scaled(x, i) + 1,
+                      [np.arange(6, dtype=np.float32), np.array([1, 1, 3], np.int32)],
+                      dynamic_batch=False)
