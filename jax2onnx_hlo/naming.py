@@ -28,7 +28,7 @@ def _make_unique(root: ir.Graph | ir.Function) -> int:
     seen: set[int] = set()
     renamed = 0
     for value in _values(root):
-        if id(value) in seen:  # an outer value used inside a subgraph: the same value
+        if id(value) in seen:  # listed twice (an initializer that is also a graph input)
             continue
         seen.add(id(value))
         if value.name is None:

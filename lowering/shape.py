@@ -204,13 +204,6 @@ def interior_pad(ctx: LoweringContext, x: ir.Value, value: ir.Value,
     return b.Slice(x, ctx.i64([0] * len(axes)), ends, ctx.i64(axes))
 
 
-def _interior_pad(ctx: LoweringContext, x: ir.Value, value: ir.Value,
-                  shape: list[int | None], axis: int, gap: int) -> ir.Value:
-    """interior_pad along one axis (for the window lowering's base dilation)."""
-    return interior_pad(ctx, x, value, shape, [gap if a == axis else 0
-                                               for a in range(len(shape))])
-
-
 @lowers("stablehlo.iota")
 def iota(ctx: LoweringContext) -> list[ir.Value]:
     """stablehlo.iota -> a 1-D constant 0..n-1, placed on its axis and expanded."""

@@ -10,10 +10,9 @@ import onnx_ir as ir
 
 from . import lowers
 from .context import LoweringContext
-from .convolution import crop_negative_padding
+from .convolution import crop_negative_padding, dilate_axes
 from .cumulative import cumulative_window
 from .regions import binary_reducer, identity_of, is_constant
-from .shape import _interior_pad
 from .types import TensorSpec, numpy_dtype
 
 _REDUCERS = {"stablehlo.maximum": "Max", "stablehlo.minimum": "Min", "stablehlo.add": "Add"}
@@ -85,8 +84,8 @@ def reduce_window(ctx: LoweringContext, *operands: ir.Value) -> list[ir.Value]:
         # Holes from base dilation and padded edges take no part in a window (as in XLA;
         # the spec fills them with init, which differs only for a non-identity sum init).
         fill = ctx.scalar_like(identity, spec)
-        folded = _dilate(ctx, folded, [None, None] + [spec.shape[a] for a in pooled],
-                         [base_dilations[a] for a in pooled], fill)
+        folded = dilate_axes(ctx, folded, [None, None] + [spec.shape[a] for a in pooled],
+                             [base_dilations[a] for a in pooled], 2, fill)
         folded = crop_negative_padding(ctx, folded, padding[pooled], 2)
         channels = 1 if fold else spec.shape[kept[1]]
         pooled_result = _pool(ctx, folded, fill, op_type, spec.dtype, window, channels)
@@ -174,20 +173,6 @@ def _fold(ctx: LoweringContext, x: ir.Value, spec: TensorSpec, kept: list[int],
         else:
             target = ctx.i64([-1, 1, *sizes])
         x = ctx.b.Reshape(x, target)
-    return x
-
-
-def _dilate(ctx: LoweringContext, x: ir.Value, shape: list[int | None],
-            dilation: list[int], fill: ir.Value) -> ir.Value:
-    """Inserts dilation[i] - 1 copies of `fill` between neighbours along axis 2 + i, reading
-    dynamic sizes from the runtime shape."""
-    shape = list(shape)
-    for i, factor in enumerate(dilation):
-        axis = 2 + i
-        if factor > 1 and (shape[axis] is None or shape[axis] > 0):
-            x = _interior_pad(ctx, x, fill, shape, axis, factor - 1)
-            if shape[axis] is not None:
-                shape[axis] += (shape[axis] - 1) * (factor - 1)
     return x
 
 
