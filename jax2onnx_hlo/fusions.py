@@ -18,6 +18,7 @@ import onnx_ir as ir
 from onnxscript.rewriter import pattern
 from onnxscript.rewriter._ir_utils import get_numpy_value
 
+from .attention import ATTENTION_OPSET, fuse_attention
 from .rewriting import RuleIndex
 
 __all__ = ["FUSIONS", "fuse"]
@@ -566,9 +567,13 @@ FOLLOW_UPS: dict[str, tuple[int, Sequence[pattern.RewriteRule]]] = {
 
 
 def fuse(model: ir.Model) -> int:
-    """Applies every fusion the model's opset allows, in one round over the graph; returns
-    how many fired."""
-    return _rules_for(model.graph.opset_imports.get("", 1)).apply_to_model(model)
+    """Applies every fusion the model's opset allows, in one round over the graph, then
+    attention (attention.py: it starts from the Softmax the round fused); returns how many
+    fired."""
+    count = _rules_for(model.graph.opset_imports.get("", 1)).apply_to_model(model)
+    if count and model.graph.opset_imports.get("", 1) >= ATTENTION_OPSET:
+        count += fuse_attention(model)
+    return count
 
 
 @functools.cache

@@ -1,9 +1,13 @@
 """Fusions back to ONNX's own ops: the op types that come out, the numbers, and no fusion
 where the opset lacks the fused op."""
 
+import sys
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+import onnx
 import pytest
 from flax import nnx
 
@@ -95,7 +99,8 @@ def test_layer_norm_bias_of_batch_shape_is_not_folded_in():
     assert ops.count("LayerNormalization") == 1 and "Add" in ops
 
 
-def test_vit_block_fuses_norms_softmax_and_gelu():
+@pytest.mark.parametrize("opset,attention", [(23, "Attention"), (22, "Softmax")])
+def test_vit_block_fuses_norms_softmax_and_gelu(opset, attention):
     class Block(nnx.Module):
         def __init__(self, rngs):
             self.norm = nnx.LayerNorm(16, rngs=rngs)
@@ -106,10 +111,11 @@ def test_vit_block_fuses_norms_softmax_and_gelu():
             return nnx.gelu(self.mlp(x + self.attention(self.norm(x))))
 
     model = check_against_jax(_randomized(Block(nnx.Rngs(0))), [random_array((2, 5, 16))],
-                              rtol=1e-4, atol=1e-4)
+                              rtol=1e-4, atol=1e-4, opset=opset)
     ops = _ops(model)
-    assert {"LayerNormalization", "Softmax", "Gelu"} <= set(ops)
+    assert {"LayerNormalization", attention, "Gelu"} <= set(ops)
     assert "ReduceMax" not in ops and "Tanh" not in ops
+    assert opset < 23 or "Softmax" not in ops  # inside the Attention
 
 
 def test_matmul_on_3d_input_stays_matmul():
@@ -152,3 +158,139 @@ def test_conv_bias_varying_along_other_axes_stays_an_add():
     model = check_against_jax(f, [random_array((1, 4, 4, 2))], rtol=1e-5, atol=2e-5)
     ops = _ops(model)
     assert "Add" in ops and len(model.graph.node[ops.index("Conv")].input) == 2, ops
+
+
+# --- Attention (opset 23) -------------------------------------------------------------
+
+def _qkv(batch=2, length=6, heads=3, dim=4, keys=None):
+    keys = keys or length
+    return [random_array((batch, length, heads, dim)), random_array((batch, keys, heads, dim),
+                                                                     seed=1),
+            random_array((batch, keys, heads, dim), seed=2)]
+
+
+def _attention_node(model):
+    nodes = [n for n in model.graph.node if n.op_type == "Attention"]
+    assert len(nodes) == 1, _ops(model)
+    return nodes[0]
+
+
+def _causal(length):
+    return jnp.tril(jnp.ones((length, length), bool))[None, None]
+
+
+def _einsum_attention(q, k, v):  # written out, as in many models
+    logits = jnp.einsum("bthd,bshd->bhts", q, k) / np.sqrt(q.shape[-1])
+    return jnp.einsum("bhts,bshd->bthd", jax.nn.softmax(logits, axis=-1), v)
+
+
+ATTENTION_CASES = [
+    ("nnx", nnx.dot_product_attention, {}),
+    ("jax_nn", jax.nn.dot_product_attention, {}),
+    ("nnx_causal", lambda q, k, v: nnx.dot_product_attention(q, k, v, mask=_causal(6)), {}),
+    ("jax_nn_is_causal", lambda q, k, v: jax.nn.dot_product_attention(q, k, v, is_causal=True),
+     {}),
+    ("einsum", _einsum_attention, {}),
+    ("cross_attention", nnx.dot_product_attention, {"keys": 9}),
+    ("one_head", nnx.dot_product_attention, {"heads": 1}),
+]
+
+
+@pytest.mark.parametrize("name,fn,sizes", ATTENTION_CASES, ids=[c[0] for c in ATTENTION_CASES])
+def test_attention_fuses_into_the_onnx_op(name, fn, sizes):
+    model = check_against_jax(fn, _qkv(**sizes), rtol=1e-5, atol=2e-5)
+    node = _attention_node(model)
+    ops = _ops(model)
+    assert not {"Softmax", "MatMul", "Transpose", "Where"} & set(ops), ops
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    heads = sizes.get("heads", 3)
+    assert attrs["q_num_heads"] == attrs["kv_num_heads"] == heads
+    assert np.isclose(attrs["scale"], 1 / np.sqrt(4))
+    assert attrs.get("is_causal", 0) == ("causal" in name)  # a causal mask is no input
+    assert len(node.input) == 3
+
+
+def test_attention_fuses_at_a_symbolic_batch():
+    model = to_onnx(nnx.dot_product_attention, [("B", 6, 3, 4)] * 3)
+    _attention_node(model)
+
+
+def test_attention_waits_for_its_opset():
+    model = check_against_jax(nnx.dot_product_attention, _qkv(), rtol=1e-5, atol=2e-5,
+                              opset=22)
+    assert "Attention" not in _ops(model) and "Softmax" in _ops(model)
+
+
+def test_attention_of_multi_head_modules_with_masks():
+    attention = _randomized(nnx.MultiHeadAttention(4, 16, decode=False, rngs=nnx.Rngs(0)))
+    x = random_array((2, 5, 16))
+    model = check_against_jax(lambda x: attention(x, mask=nnx.make_causal_mask(x[..., 0])),
+                              [x], rtol=1e-4, atol=1e-4)
+    assert _ops(model).count("Attention") == 1 and "Softmax" not in _ops(model)
+    # a padding mask that differs per batch row stays one (batch, 1, T, S) constant
+    padding = np.ones((2, 1, 5, 5), bool)
+    padding[1, ..., 3:] = False
+    model = check_against_jax(lambda x: attention(x, mask=padding), [x], rtol=1e-4,
+                              atol=1e-4, dynamic_batch=False)
+    mask = next(i for i in model.graph.initializer if i.name == _attention_node(model).input[3])
+    assert list(mask.dims) == [2, 1, 5, 5]
+
+
+def test_attention_mask_that_is_not_causal_is_an_input():
+    mask = np.tril(np.ones((6, 6), bool), k=1)[None, None]  # a key ahead: not causal
+
+    def f(q, k, v):
+        return nnx.dot_product_attention(q, k, v, mask=mask)
+    model = check_against_jax(f, _qkv(), rtol=1e-5, atol=2e-5)
+    node = _attention_node(model)
+    assert len(node.input) == 4 and not any(a.name == "is_causal" for a in node.attribute)
+
+
+def test_attention_with_a_fully_masked_row_is_not_fused():
+    # JAX's softmax of a row of equal (masked) logits is uniform; the fused op's is not.
+    mask = np.ones((1, 1, 6, 6), bool)
+    mask[..., 2, :] = False
+    model = check_against_jax(lambda q, k, v: nnx.dot_product_attention(q, k, v, mask=mask),
+                              _qkv(), rtol=1e-5, atol=2e-5)
+    assert "Attention" not in _ops(model)
+
+
+def test_attention_whose_weights_are_used_elsewhere_is_not_fused():
+    def f(q, k, v):
+        probs = jax.nn.softmax(jnp.einsum("bthd,bshd->bhts", q, k), axis=-1)
+        return jnp.einsum("bhts,bshd->bthd", probs, v), probs
+
+    model = check_against_jax(f, _qkv(), rtol=1e-5, atol=2e-5)
+    assert "Attention" not in _ops(model) and "Softmax" in _ops(model)
+
+
+def test_attention_over_other_layouts_is_not_fused():
+    def f(q, k, v):  # heads before the sequence: not (batch, seq, heads, dim) inputs
+        logits = jnp.einsum("bhtd,bhsd->bhts", q, k)
+        return jnp.einsum("bhts,bhsd->bhtd", jax.nn.softmax(logits, axis=-1), v)
+
+    model = check_against_jax(f, _qkv(), rtol=1e-5, atol=2e-5)
+    assert "Attention" not in _ops(model)
+
+
+def test_transformer_blocks_fuse_attention():
+    root = str(Path(__file__).resolve().parents[1])
+    if root not in sys.path:  # `benchmarks` is a folder of the repository, not installed
+        sys.path.insert(0, root)
+    from benchmarks.zoo import build
+
+    for name in ("gpt2_small", "bert_base", "vit_b16"):
+        model, inputs = build(name, True)
+        onnx_model = check_against_jax(model, inputs(2), rtol=1e-4, atol=1e-4,
+                                       dynamic_batch=False)
+        assert _ops(onnx_model).count("Attention") == 2, (name, _ops(onnx_model))
+        assert "Softmax" not in _ops(onnx_model)
+
+
+def test_grouped_query_attention_keeps_its_numbers():
+    # Fewer key/value heads than query heads: JAX groups the queries on an extra axis, which
+    # the fusion does not take apart (yet); the graph it leaves must still be right.
+    q, k, v = random_array((2, 6, 4, 4)), random_array((2, 6, 2, 4), seed=1), \
+        random_array((2, 6, 2, 4), seed=2)
+    model = check_against_jax(jax.nn.dot_product_attention, [q, k, v], rtol=1e-5, atol=2e-5)
+    assert "Attention" not in _ops(model)
