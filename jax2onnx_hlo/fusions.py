@@ -509,6 +509,11 @@ class AveragePoolFusion(pattern.RewriteRuleClassBase):
         if any(d != 1 for d in attrs.get("dilations", [])) or node.attributes.get_string(
                 "auto_pad", "NOTSET") != "NOTSET":
             return result.fail("dilated or auto-padded convolution", summed)
+        pads = attrs.get("pads", [0] * 2 * len(window))
+        if any(pad >= size for pad, size in zip(pads, window * 2)):
+            # ONNX Runtime's pooling refuses a pad as large as the window ("Pad should be
+            # smaller than kernel"); Conv takes it.
+            return result.fail("a pad as large as the window", summed)
         self._attrs = {"kernel_shape": window, "count_include_pad": 1,
                        **{k: v for k, v in attrs.items() if k != "dilations"}}
         return result
