@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,13 +23,13 @@ from jax._src.lib.mlir.dialects import hlo
 __all__ = [
     "MLIRError",
     "SourceLocation",
-    "cache_for",
     "conversion_caches",
     "deserialize_portable_artifact",
     "hlo",
     "ir",
     "location_name",
     "make_ir_context",
+    "memoized",
     "parse_module",
     "source_location",
     "stablehlo_version",
@@ -68,15 +68,17 @@ def conversion_caches() -> Iterator[None]:
             _caches = None
 
 
-def cache_for(kind: str) -> dict[Any, Any] | None:
-    """The cache of `kind` of the running conversion; None outside `conversion_caches`."""
+def memoized(kind: str, key: Any, compute: Callable[[], Any]) -> Any:
+    """compute(), memoized under `key` in the running conversion's cache of `kind`;
+    outside `conversion_caches`, computed every time."""
     caches = _caches
     if caches is None:
-        return None
-    cache = caches.get(kind)
-    if cache is None:
-        cache = caches[kind] = {}
-    return cache
+        return compute()
+    cache = caches.setdefault(kind, {})
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = compute()
+    return found
 
 
 def deserialize_portable_artifact(data: bytes) -> ir.Module:
@@ -127,14 +129,7 @@ def source_location(location: ir.Location) -> SourceLocation:
     The printed form is parsed; JAX writes `loc("scope"(callsite("fn"("file":line:col) at
     ...)))`. Memoized per location while a conversion runs.
     """
-    cache = cache_for("location")
-    if cache is None:
-        return _parse_location(location)
-    key = location.attr
-    found = cache.get(key)
-    if found is None:
-        found = cache[key] = _parse_location(location)
-    return found
+    return memoized("location", location.attr, lambda: _parse_location(location))
 
 
 def _parse_location(location: ir.Location) -> SourceLocation:

@@ -25,9 +25,9 @@ from jax2onnx_hlo.lowering.types import TensorSpec, onnx_spec, tensor_spec
 
 from ._mlir import (
     SourceLocation,
-    cache_for,
     conversion_caches,
     hlo,
+    memoized,
     source_location,
     string_attr,
     symbol_ref,
@@ -68,13 +68,7 @@ def select_rule(op: mlir.OpView) -> tuple[str, Rule | None]:
 
 def _short_scope(location: SourceLocation) -> str:
     """The JAX name stack without our own outer `jit(...)` wrapper."""
-    cache = cache_for("short_scope")
-    if cache is None:
-        return _strip_jit(location)
-    found = cache.get(location.scope)
-    if found is None:
-        found = cache[location.scope] = _strip_jit(location)
-    return found
+    return memoized("short_scope", location.scope, lambda: _strip_jit(location))
 
 
 def _strip_jit(location: SourceLocation) -> str:
@@ -546,13 +540,7 @@ def _touches_complex(op: mlir.OpView) -> bool:
 
 def _type_str(mlir_type: mlir.Type) -> str:
     """str(mlir_type), memoized while a conversion runs."""
-    cache = cache_for("type_str")
-    if cache is None:
-        return str(mlir_type)
-    found = cache.get(mlir_type)
-    if found is None:
-        found = cache[mlir_type] = str(mlir_type)
-    return found
+    return memoized("type_str", mlir_type, lambda: str(mlir_type))
 
 
 def ir_version_for(opset: int) -> int:

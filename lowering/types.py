@@ -13,8 +13,8 @@ import ml_dtypes
 import numpy as np
 import onnx_ir as ir
 
-from jax2onnx_hlo._mlir import cache_for
 from jax2onnx_hlo._mlir import ir as mlir
+from jax2onnx_hlo._mlir import memoized
 
 __all__ = ["TensorSpec", "component_spec", "numpy_dtype", "onnx_spec", "tensor_spec"]
 
@@ -115,13 +115,7 @@ def numpy_dtype(dtype: ir.DataType) -> np.dtype:
 def tensor_spec(mlir_type: mlir.Type) -> TensorSpec:
     """TensorSpec of an MLIR `tensor<...>` type; raises TypeError for anything else.
     Memoized per type while a conversion runs (types are uniqued: a few dozen per model)."""
-    cache = cache_for("tensor_spec")
-    if cache is None:
-        return _tensor_spec(mlir_type)
-    spec = cache.get(mlir_type)
-    if spec is None:
-        spec = cache[mlir_type] = _tensor_spec(mlir_type)
-    return spec
+    return memoized("tensor_spec", mlir_type, lambda: _tensor_spec(mlir_type))
 
 
 def _tensor_spec(mlir_type: mlir.Type) -> TensorSpec:
