@@ -18,21 +18,29 @@ CUSTOM_CALL = "stablehlo.custom_call"
 _RULES: dict[str, Rule] = {}
 
 
-def lowers(*names: str) -> Callable[[Rule], Rule]:
-    """Registers the decorated function as the rule for each of `names`."""
+def registrar(table: dict[str, Rule], kind: str) -> Callable[..., Callable[[Rule], Rule]]:
+    """A decorator factory registering rules in `table` by op name, refusing a second rule
+    for one name (`kind` names the table in that error)."""
 
-    def register(rule: Rule) -> Rule:
-        for name in names:
-            if name in _RULES:
-                raise ValueError(
-                    f"{name} already has a lowering rule ({_RULES[name].__module__}."
-                    f"{_RULES[name].__qualname__}); refusing to register "
-                    f"{rule.__module__}.{rule.__qualname__}"
-                )
-            _RULES[name] = rule
-        return rule
+    def registers(*names: str) -> Callable[[Rule], Rule]:
+        def register(rule: Rule) -> Rule:
+            for name in names:
+                if name in table:
+                    raise ValueError(
+                        f"{name} already has a {kind} ({table[name].__module__}."
+                        f"{table[name].__qualname__}); refusing to register "
+                        f"{rule.__module__}.{rule.__qualname__}"
+                    )
+                table[name] = rule
+            return rule
 
-    return register
+        return register
+
+    return registers
+
+
+# @lowers(*names): registers the decorated function as the rule for each of `names`.
+lowers = registrar(_RULES, "lowering rule")
 
 
 def rule_for(name: str) -> Rule | None:

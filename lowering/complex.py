@@ -21,12 +21,12 @@ This module also keeps real and imag of *real* operands (StableHLO allows them).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import onnx_ir as ir
 
-from . import Rule, lowers, rule_for
+from . import Rule, lowers, registrar, rule_for
 from .context import LoweringContext
 from .types import component_spec
 
@@ -35,18 +35,8 @@ __all__ = ["complex_ops", "complex_rule_for", "lowers_complex", "on_parts", "pac
 _COMPLEX_RULES: dict[str, Rule] = {}
 
 
-def lowers_complex(*names: str) -> Callable[[Rule], Rule]:
-    """Registers the decorated function as the rule for `names` on complex values."""
-
-    def register(rule: Rule) -> Rule:
-        for name in names:
-            if name in _COMPLEX_RULES:
-                raise ValueError(f"{name} already has a complex rule "
-                                 f"({_COMPLEX_RULES[name].__qualname__})")
-            _COMPLEX_RULES[name] = rule
-        return rule
-
-    return register
+# Registers the decorated function as the rule for `names` on complex values.
+lowers_complex = registrar(_COMPLEX_RULES, "complex rule")
 
 
 def complex_rule_for(name: str) -> Rule | None:
