@@ -260,14 +260,94 @@ def _sizes(values: list[ir.Value], labels: list[dict[int, str]]) -> dict[str, ob
     return sizes
 
 
+def _values_matmul(softmax: ir.Node, prob_labels: dict[int, str], batch: dict[int, str]
+                   ) -> tuple[ir.Node, ir.Value, list, dict[int, str]]:
+    """probs -> layout -> MatMul with the values, in either operand order: that MatMul, the
+    values, their axis labels and the labels of the MatMul's output."""
+    probs = softmax.outputs[0]
+    node, value = softmax, probs
+    while True:
+        node = _only_consumer(value)
+        _require(node is not None, "probabilities used elsewhere")
+        if node.op_type not in _LAYOUT_OPS:
+            break
+        value = node.outputs[0]
+    x, y, r2 = _matmul_parts(node)
+    _require(value in (x, y) and x is not y, "probabilities reach no MatMul operand")
+    source, p_axes = _trace(value, stop=probs)
+    _require(source is probs, "probabilities relaid out by other ops")
+    p_op = {i: prob_labels[a] for i, a in enumerate(p_axes) if a is not None}
+    p_is_x = value is x
+    contracted = r2 - 1 if p_is_x else r2 - 2
+    free = r2 - 2 if p_is_x else r2 - 1
+    _require(p_op.get(contracted) == "S" and p_op.get(free) == "T", "not probs @ values")
+    batch2 = {i: p_op[i] for i in range(r2 - 2) if i in p_op}
+    _require(set(batch2.values()) == set(batch.values()), "batch axes differ")
+    values = y if p_is_x else x
+    v_labels = _operand_labels(r2, batch2, "D", "S", not p_is_x)
+    _require(all(_is_unit(d) for i, d in enumerate(_dims(values)[:-2]) if i not in batch2),
+             "values broadcast")
+    out_labels = {**batch2, (r2 - 2 if p_is_x else r2 - 1): "T",
+                  (r2 - 1 if p_is_x else r2 - 2): "D"}
+    return node, values, v_labels, out_labels
+
+
 class _Match:
     """Everything the rewrite needs, found from one Softmax."""
 
     def __init__(self, softmax: ir.Node):
-        probs, logits = softmax.outputs[0], softmax.inputs[0]
+        logits = softmax.inputs[0]
         rank = len(_dims(logits))
         axis = softmax.attributes.get_int("axis", -1) % rank
 
+        value, logit_axes, mask_axes = self._unmask_and_unscale(logits)
+        matmul = value.producer()
+        _require(matmul is not None and matmul.op_type == "MatMul", "logits not a MatMul")
+        a, b, r = _matmul_parts(matmul)
+        key_axis = logit_axes[axis]
+        _require(key_axis in (r - 1, r - 2), "softmax not over a MatMul free axis")
+        batch = {i: f"b{i}" for i in range(r - 2) if not _is_unit(_dims(a)[i])}
+        if key_axis == r - 1:
+            query, key = a, b
+            labels = {**batch, r - 2: "T", r - 1: "S"}
+            q_labels = _operand_labels(r, batch, "T", "H", True)
+            k_labels = _operand_labels(r, batch, "S", "H", False)
+        else:
+            query, key = b, a
+            labels = {**batch, r - 2: "S", r - 1: "T"}
+            q_labels = _operand_labels(r, batch, "T", "H", False)
+            k_labels = _operand_labels(r, batch, "S", "H", True)
+        # labels of the softmax input's axes (and its output, the probabilities)
+        prob_labels = {i: labels[a] for i, a in enumerate(logit_axes) if a is not None}
+
+        node, values, v_labels, out_labels = _values_matmul(softmax, prob_labels, batch)
+        self.matmul = node
+
+        # which batch axis is the batch and which the heads: their places in the query
+        self.query, q_order, q_source = _source_order(query, q_labels)
+        self.key, k_order, k_source = _source_order(key, k_labels)
+        self.value, v_order, v_source = _source_order(values, v_labels)
+        batch_names = [n for n in q_order if n.startswith("b")]
+        before = [n for n in q_order[:q_order.index("T")] if n.startswith("b")] \
+            if "T" in q_order else []
+        _require(len(before) <= 1 and len(batch_names) - len(before) <= 1,
+                 "query is not (batch, seq, heads, dim)")
+        self.b_name = before[0] if before else None
+        self.n_name = next((n for n in batch_names if n not in before), None)
+        self._check_order(q_order, "T", "H")
+        self._check_order(k_order, "S", "H")
+        self._check_order(v_order, "S", "D")
+        self.sizes = _sizes([self.query, self.key, self.value], [q_source, k_source, v_source])
+
+        self.output = self._output(node, out_labels)
+        if self.mask is not None:
+            self.mask = self._mask_layout(self.mask, mask_axes, labels)
+
+    def _unmask_and_unscale(self, logits: ir.Value
+                            ) -> tuple[ir.Value, list[int | None], list[int | None]]:
+        """Walks from the softmax input back to the QK MatMul's output: takes in a constant
+        mask and a constant scale on the way (self.mask, self.scale); returns that value
+        and where the logits' and the mask's axes are in it."""
         # logits <- [Where(mask, ., very negative)] <- layout <- [Mul by a scale] <- layout
         self.mask = None
         value, logit_axes = _trace(logits)
@@ -299,69 +379,11 @@ class _Match:
             _require(_dims(a) == _dims(value), "the scale broadcasts")
             value, inner = _trace(a)
             logit_axes, mask_axes = _compose(logit_axes, inner), _compose(mask_axes, inner)
-        matmul = value.producer()
-        _require(matmul is not None and matmul.op_type == "MatMul", "logits not a MatMul")
-        a, b, r = _matmul_parts(matmul)
-        key_axis = logit_axes[axis]
-        _require(key_axis in (r - 1, r - 2), "softmax not over a MatMul free axis")
-        batch = {i: f"b{i}" for i in range(r - 2) if not _is_unit(_dims(a)[i])}
-        if key_axis == r - 1:
-            query, key = a, b
-            labels = {**batch, r - 2: "T", r - 1: "S"}
-            q_labels = _operand_labels(r, batch, "T", "H", True)
-            k_labels = _operand_labels(r, batch, "S", "H", False)
-        else:
-            query, key = b, a
-            labels = {**batch, r - 2: "S", r - 1: "T"}
-            q_labels = _operand_labels(r, batch, "T", "H", False)
-            k_labels = _operand_labels(r, batch, "S", "H", True)
-        # labels of the softmax input's axes (and its output, the probabilities)
-        prob_labels = {i: labels[a] for i, a in enumerate(logit_axes) if a is not None}
+        return value, logit_axes, mask_axes
 
-        # probs -> layout -> MatMul with the values, in either operand order
-        node, value = softmax, probs
-        while True:
-            node = _only_consumer(value)
-            _require(node is not None, "probabilities used elsewhere")
-            if node.op_type not in _LAYOUT_OPS:
-                break
-            value = node.outputs[0]
-        x, y, r2 = _matmul_parts(node)
-        _require(value in (x, y) and x is not y, "probabilities reach no MatMul operand")
-        source, p_axes = _trace(value, stop=probs)
-        _require(source is probs, "probabilities relaid out by other ops")
-        p_op = {i: prob_labels[a] for i, a in enumerate(p_axes) if a is not None}
-        p_is_x = value is x
-        contracted = r2 - 1 if p_is_x else r2 - 2
-        free = r2 - 2 if p_is_x else r2 - 1
-        _require(p_op.get(contracted) == "S" and p_op.get(free) == "T", "not probs @ values")
-        batch2 = {i: p_op[i] for i in range(r2 - 2) if i in p_op}
-        _require(set(batch2.values()) == set(batch.values()), "batch axes differ")
-        values = y if p_is_x else x
-        v_labels = _operand_labels(r2, batch2, "D", "S", not p_is_x)
-        _require(all(_is_unit(d) for i, d in enumerate(_dims(values)[:-2]) if i not in batch2),
-                 "values broadcast")
-        out_labels = {**batch2, (r2 - 2 if p_is_x else r2 - 1): "T",
-                      (r2 - 1 if p_is_x else r2 - 2): "D"}
-        self.matmul = node
-
-        # which batch axis is the batch and which the heads: their places in the query
-        self.query, q_order, q_source = _source_order(query, q_labels)
-        self.key, k_order, k_source = _source_order(key, k_labels)
-        self.value, v_order, v_source = _source_order(values, v_labels)
-        batch_names = [n for n in q_order if n.startswith("b")]
-        before = [n for n in q_order[:q_order.index("T")] if n.startswith("b")] \
-            if "T" in q_order else []
-        _require(len(before) <= 1 and len(batch_names) - len(before) <= 1,
-                 "query is not (batch, seq, heads, dim)")
-        self.b_name = before[0] if before else None
-        self.n_name = next((n for n in batch_names if n not in before), None)
-        self._check_order(q_order, "T", "H")
-        self._check_order(k_order, "S", "H")
-        self._check_order(v_order, "S", "D")
-        self.sizes = _sizes([self.query, self.key, self.value], [q_source, k_source, v_source])
-
-        # the result, carried on through layout ops, must come out (batch, seq, heads, dim)
+    def _output(self, node: ir.Node, out_labels: dict[int, str]) -> ir.Value:
+        """The attention result, carried on through layout ops, which must come out as
+        (batch, seq, heads, dim)."""
         out = node.outputs[0]
         end = out
         while (consumer := _only_consumer(end)) is not None and consumer.op_type in _LAYOUT_OPS \
@@ -371,9 +393,7 @@ class _Match:
         _require(source is out, "result relaid out by other ops")
         end_order = [out_labels.get(a, "?") for a in end_axes if a is not None]
         self._check_order(end_order, "T", "D")
-        self.output = end
-        if self.mask is not None:
-            self.mask = self._mask_layout(self.mask, mask_axes, labels)
+        return end
 
     def _check_order(self, order: list[str], seq: str, dim: str) -> None:
         want = [n for n in (self.b_name, seq, self.n_name, dim) if n is not None]
