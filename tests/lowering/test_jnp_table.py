@@ -554,7 +554,7 @@ LOGIC = [
 ]
 
 _UNIQUE_DYN = ("stablehlo.scatter with an update window of dynamic size along an axis its "
-               "indices start is not supported (lowering/gather_scatter.py)")
+               "indices start is not supported (lowering/scatter.py)")
 
 # ---- sorting -----------------------------------------------------------------------------------
 SORTING = [
