@@ -74,7 +74,9 @@ def memoized(kind: str, key: Any, compute: Callable[[], Any]) -> Any:
     caches = _caches
     if caches is None:
         return compute()
-    cache = caches.setdefault(kind, {})
+    cache = caches.get(kind)
+    if cache is None:
+        cache = caches[kind] = {}
     found = cache.get(key)
     if found is None:
         found = cache[key] = compute()

@@ -104,7 +104,9 @@ class ModuleLowering:
         self.entry = self.functions[entry]
         self.graph = ir.Graph([], [], nodes=[], name="main")
         self._constants: dict[tuple, ir.Value] = {}
-        self.record: list[str] = []  # one line per op lowered (record_primitive_calls_file)
+        self._rules: dict[mlir.OpView, tuple[str, Rule | None]] = {}  # see rule_of
+        # (key, op, location) per op lowered, formatted by `record` when asked
+        self._lowered: list[tuple[str, mlir.OpView, SourceLocation]] = []
         # The ONNX functions lifted from @onnx_function composites, in conversion order.
         self.onnx_functions: dict[ir.OperatorIdentifier, ir.Function] = {}
         self.function_domains = FunctionDomains()
@@ -112,6 +114,20 @@ class ModuleLowering:
         self.opset_fixes: list[Callable[[int], None]] = []
 
     # ---- module-wide state ---------------------------------------------------------
+    def rule_of(self, op: mlir.OpView) -> tuple[str, Rule | None]:
+        """select_rule(op), once per op: the up-front scan and the lowering both ask, and
+        each answer costs several calls into the MLIR bindings."""
+        found = self._rules.get(op)
+        if found is None:
+            found = self._rules[op] = select_rule(op)
+        return found
+
+    @property
+    def record(self) -> list[str]:
+        """One line per op lowered (record_primitive_calls_file), formatted on request:
+        most conversions never ask."""
+        return [_record_line(key, op, location) for key, op, location in self._lowered]
+
     def constant(self, array: np.ndarray) -> ir.Value:
         """An initializer holding `array`; small repeated constants share one."""
         key = None
@@ -201,7 +217,8 @@ class FunctionLowering:
         self.in_function = in_function
         self.opset_imports = self.graph.opset_imports if opset_imports is None else opset_imports
         self._constants: dict[tuple, ir.Value] = {}  # small Constant nodes, shared
-        self._new_nodes: set[int] = set()  # ids of the nodes the current rule appended
+        # ids of the nodes appended here, by any op's rule so far (see _lower_op)
+        self._made: set[int] = set()
         self._call_scopes: list[str] = []  # scopes of the calls being inlined, outermost first
         # Values visible to the ops being lowered: regions see their enclosing scopes.
         self._envs: list[Mapping[mlir.Value, ir.Value]] = [outer_env or {}]
@@ -230,7 +247,7 @@ class FunctionLowering:
 
     def append_node(self, node: ir.Node) -> None:
         self.graph.append(node)
-        self._new_nodes.add(id(node))
+        self._made.add(id(node))
 
     def node_scope(self, location: SourceLocation) -> str:
         scope = _short_scope(location)
@@ -303,46 +320,49 @@ class FunctionLowering:
     def lower_block(self, block: mlir.Block, args: Sequence[ir.Value],
                     isolated: bool = False) -> list[ir.Value]:
         outer = {} if isolated else self._envs[-1]
-        env: ChainMap[mlir.Value, ir.Value] = ChainMap(dict(zip(block.arguments, args)), outer)
+        local = dict(zip(block.arguments, args))
+        # A plain dict where nothing encloses the block: a ChainMap lookup runs Python code.
+        env: Mapping[mlir.Value, ir.Value] = ChainMap(local, outer) if outer else local
         self._envs.append(env)
         try:
             for op in block.operations:
                 name = op.operation.name
                 if name in _STRUCTURAL:
                     return [env[v] for v in op.operands]
-                operands = [env[v] for v in op.operands]
-                results = self._lower_op(op, operands)
+                results = self._lower_op(op, [env[v] for v in op.operands])
                 for mlir_result, value in zip(op.results, results):
-                    env[mlir_result] = value
+                    local[mlir_result] = value
         finally:
             self._envs.pop()
         raise ConversionError("a block ended without a return op")
 
     def _lower_op(self, op: mlir.OpView, operands: list[ir.Value]) -> list[ir.Value]:
         ctx = LoweringContext(self, op)
-        key, rule = select_rule(op)
+        key, rule = self.module.rule_of(op)
         if rule is None:  # check_supported ran first, so this is a walker bug
             raise ctx.error("no lowering rule")
-        self.module.record.append(_record_line(key, op, ctx.location))
-        enclosing_new_nodes, self._new_nodes = self._new_nodes, set()
+        self.module._lowered.append((key, op, ctx.location))
         try:
             results = rule(ctx, *operands)
         except ConversionError:
             raise
         except Exception as e:
             raise ctx.error(f"lowering failed: {type(e).__name__}: {e}") from e
-        finally:  # an enclosing rule (func.call, while) made whatever its inner ops made
-            self._new_nodes |= enclosing_new_nodes
         if len(results) != len(op.results):
             raise ctx.error(f"rule returned {len(results)} values for {len(op.results)} results")
         scope_leaf = ctx.scope.rsplit("/", 1)[-1] or key.rsplit(".", 1)[-1]
-        for i, (value, mlir_result) in enumerate(zip(results, op.results)):
-            if id(value.producer()) in self._new_nodes:  # made by this rule: type and name it
-                mlir_spec = tensor_spec(mlir_result.type)
+        for i, value in enumerate(results):
+            # Made here: by this rule, or by an earlier op's that the rule passes through
+            # (optimization_barrier, a no-op reshape), which is renamed after this op.
+            if id(value.producer()) in self._made:  # type and name it
+                mlir_spec = ctx.result_spec(i)
                 spec = onnx_spec(mlir_spec)  # complex: a float [..., 2] pair
                 value.type = ir.TensorType(spec.dtype)
-                value.shape = _merged_shape(value.shape, spec)
-                value.shape = _named_from_operands(op, value.shape, operands, mlir_spec.rank)
+                if None in spec.shape:
+                    value.shape = _named_from_operands(op, _merged_shape(value.shape, spec),
+                                                       operands, mlir_spec.rank)
+                else:  # static: nothing to keep from the rule's shape, nothing to name
+                    value.shape = ir.Shape(spec.shape)
                 if self._elementwise_shapes and mlir_spec.rank == 0 and \
                         any(_not_scalar(v) for v in operands):
                     # made from the body's tensor arguments, not from its constants alone
@@ -495,27 +515,30 @@ def unsupported_ops(module: ModuleLowering) -> dict[str, tuple[int, SourceLocati
         name = op.operation.name
         if name in _STRUCTURAL:
             return
-        # Ops in private functions often lack a file location: report the call site's.
-        location = source_location(op.location)
-        if location.file is None and caller is not None:
-            location = caller
-        key, rule = select_rule(op)
+        key, rule = module.rule_of(op)
         # An @onnx_function body is lowered, not replaced: its ops need rules too.
         if name == COMPOSITE and key not in (COMPOSITE, MARKER):
             return  # a composite with a rule of its own
         if name == COMPOSITE:
-            scan_function(symbol_ref(op.attributes["decomposition"]), location)
+            scan_function(symbol_ref(op.attributes["decomposition"]), _site(op, caller))
         elif name == "func.call":
-            scan_function(symbol_ref(op.attributes["callee"]), location)
+            scan_function(symbol_ref(op.attributes["callee"]), _site(op, caller))
         elif rule is None:
             key = f"{key} {COMPLEX}" if _touches_complex(op) else key
             counts[key] += 1
-            first.setdefault(key, location)
+            first.setdefault(key, _site(op, caller))
         for region in op.regions:
-            scan_region(region, location)
+            scan_region(region, _site(op, caller))
 
     scan_function(string_attr(module.entry.attributes["sym_name"]), None)
     return {k: (counts[k], first[k]) for k in sorted(counts)}
+
+
+def _site(op: mlir.OpView, caller: SourceLocation | None) -> SourceLocation:
+    """Where an op comes from; ops in private functions often lack a file location: then
+    the call site's."""
+    location = source_location(op.location)
+    return caller if location.file is None and caller is not None else location
 
 
 def check_supported(module: ModuleLowering) -> None:
@@ -535,7 +558,13 @@ def check_supported(module: ModuleLowering) -> None:
 
 
 def _touches_complex(op: mlir.OpView) -> bool:
-    return any("complex<" in _type_str(v.type) for v in (*op.operands, *op.results))
+    return any(_is_complex(v.type) for v in op.operands) or \
+        any(_is_complex(r.type) for r in op.results)
+
+
+def _is_complex(mlir_type: mlir.Type) -> bool:
+    """Whether a type has complex elements, memoized while a conversion runs."""
+    return memoized("is_complex", mlir_type, lambda: "complex<" in str(mlir_type))
 
 
 def _type_str(mlir_type: mlir.Type) -> str:

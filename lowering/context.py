@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -48,52 +47,100 @@ class OpBuilder:
     def op(self, op_type: str, *inputs: ir.Value | None, _outputs: int | None = None,
            _domain: str = "", **attributes: Any):
         ctx = self._ctx
-        attributes = {k: v for k, v in attributes.items() if v is not None}
+        scope = ctx.scope
         node = ir.Node(
             _domain,
             op_type,
             inputs,
-            attributes=[ir.convenience.convert_attribute(k, v) for k, v in attributes.items()],
+            attributes=[_attribute(k, v) for k, v in attributes.items() if v is not None],
             num_outputs=_outputs or 1,
-            name=f"{ctx.scope}/{op_type}" if ctx.scope else op_type,
+            name=f"{scope}/{op_type}" if scope else op_type,
             metadata_props=ctx.node_metadata(),
         )
         ctx.append_node(node)
         return list(node.outputs) if _outputs is not None else node.outputs[0]
 
 
+def _attribute(name: str, value: Any) -> ir.Attr:
+    """ir.convenience.convert_attribute(name, value), with the common kinds (an int, a float,
+    a string, a non-empty list of ints) made directly: its general path checks runtime
+    Protocols with isinstance, which costs more than the node itself."""
+    kind = type(value)
+    if kind is int or kind is bool:
+        return ir.AttrInt64(name, value)
+    if kind is float:
+        return ir.AttrFloat32(name, value)
+    if kind is str:
+        return ir.AttrString(name, value)
+    if (kind is list or kind is tuple) and value and all(type(x) is int for x in value):
+        return ir.AttrInt64s(name, value)
+    return ir.convenience.convert_attribute(name, value)
+
+
 class LoweringContext:
-    """What a rule sees of the op it lowers: attributes, types, and ways to build nodes."""
+    """What a rule sees of the op it lowers: attributes, types, and ways to build nodes.
+
+    What it derives from the op (location, scope, specs) is computed on first use and kept:
+    each costs calls into the MLIR bindings, and rules ask for them again and again.
+    """
 
     def __init__(self, lowering: FunctionLowering, op: mlir.OpView):
         self._lowering = lowering
         self.op = op
-        self.b = OpBuilder(self)
+        self._location: SourceLocation | None = None
+        self._scope: str | None = None
+        self._source: str | None = None  # the node metadata's source, "" for none
+        self._operand_specs: list[TensorSpec] | None = None
+        self._result_specs: list[TensorSpec] | None = None
+
+    @property
+    def b(self) -> OpBuilder:
+        # A new builder each time: kept here, it would make a reference cycle per op, which
+        # only the cyclic garbage collector could free.
+        return OpBuilder(self)
 
     # ---- the op being lowered ------------------------------------------------------
     @property
     def name(self) -> str:
         return self.op.operation.name
 
-    @cached_property
+    @property
     def location(self) -> SourceLocation:
-        return source_location(self.op.location)
+        if self._location is None:
+            self._location = source_location(self.op.location)
+        return self._location
 
     @property
     def scope(self) -> str:
-        return self._lowering.node_scope(self.location)
+        # Fixed for the op: the calls it inlines restore the call scopes they push.
+        if self._scope is None:
+            self._scope = self._lowering.node_scope(self.location)
+        return self._scope
 
     def node_metadata(self) -> dict[str, str]:
-        loc = self.location
-        return {"jax2onnx_hlo.source": f"{loc.file}:{loc.line}"} if loc.file else {}
+        """A node's metadata (a new dict: each node owns its own)."""
+        if self._source is None:
+            loc = self.location
+            self._source = f"{loc.file}:{loc.line}" if loc.file else ""
+        return {"jax2onnx_hlo.source": self._source} if self._source else {}
 
-    @cached_property
+    @property
     def operand_specs(self) -> list[TensorSpec]:
-        return [tensor_spec(v.type) for v in self.op.operands]
+        if self._operand_specs is None:
+            self._operand_specs = [tensor_spec(v.type) for v in self.op.operands]
+        return self._operand_specs
 
-    @cached_property
+    @property
     def result_specs(self) -> list[TensorSpec]:
-        return [tensor_spec(r.type) for r in self.op.results]
+        if self._result_specs is None:
+            self._result_specs = [tensor_spec(r.type) for r in self.op.results]
+        return self._result_specs
+
+    def result_spec(self, index: int) -> TensorSpec:
+        """The spec of one result; only that result's type need be a tensor type."""
+        if self._result_specs is not None:
+            return self._result_specs[index]
+        return tensor_spec(self.op.results[index].type)
 
     @property
     def out(self) -> TensorSpec:
@@ -105,7 +152,7 @@ class LoweringContext:
         """The same op seen with other operand and result types: complex rules run a real
         rule on the real and imaginary parts through such a view (lowering/complex.py)."""
         view = LoweringContext(self._lowering, self.op)
-        view.__dict__.update(operand_specs=list(operand_specs), result_specs=list(result_specs))
+        view._operand_specs, view._result_specs = list(operand_specs), list(result_specs)
         return view
 
     def attr(self, name: str, default: Any = _MISSING) -> Any:
