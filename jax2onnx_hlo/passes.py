@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import ast
-import math
 from collections.abc import Collection
-from typing import Any
 
 import numpy as np
 import onnx_ir as ir
 import onnx_ir.passes.common as common
 import onnxscript.optimizer
 import onnxscript.rewriter
-from onnxscript.optimizer import _constant_folding
 
+from .folding import fold_constants
 from .fusions import fuse
 from .layout import sink_transposes
 from .naming import make_names_unique
@@ -56,7 +54,7 @@ def run_passes(model: ir.Model, weight_names: Collection[str] = ()) -> ir.Model:
     shrink_splat_constants(model.graph, weight_names)
     common.CommonSubexpressionEliminationPass()(model)
     if fuse(model):  # fold the reshaped scales of fused norms, drop what the fusions left
-        _TensorFolder()(model)  # onnxscript.optimizer.fold_constants(model), faster
+        fold_constants(model, shape_inference=False)
         common.RemoveUnusedNodesPass()(model)
     route_where_types(model)  # kernels ONNX Runtime (CPU and web) lacks
     restore_weight_names(model.graph, weight_names)
@@ -92,89 +90,6 @@ def optimize(model: ir.Model, iterations: int = 2) -> None:
     common.CommonSubexpressionEliminationPass()(model)
     common.OutputFixPass()(model)
     common.NameFixPass()(model)
-
-
-class _TensorFolder(_constant_folding.FoldConstantsPass):
-    """onnxscript's constant folding (by default as `onnxscript.optimizer.fold_constants`)
-    that wraps folded arrays in `ir.Tensor` directly: `ir.tensor` makes the same tensor of
-    a numpy array, after runtime Protocol checks that cost ~0.1 ms a call on Python 3.11
-    (BERT-base folds ~500 arrays)."""
-
-    def __init__(self, shape_inference: bool = False,
-                 input_size_limit: int = _constant_folding.DEFAULT_CONSTANT_FOLD_INPUT_SIZE_LIMIT,
-                 output_size_limit: int = _constant_folding.DEFAULT_CONSTANT_FOLD_OUTPUT_SIZE_LIMIT,
-                 should_fold=lambda node: None):
-        super().__init__(shape_inference=shape_inference, input_size_limit=input_size_limit,
-                         output_size_limit=output_size_limit, should_fold=should_fold)
-
-    def _prepare_folded_tensor(self, node: ir.Node, output_name: str,
-                               output_array: np.ndarray | Any) -> ir.Tensor | None:
-        """As onnxscript's (0.7): the array as a named tensor, None when it is not an array
-        or is too large for what folding it frees."""
-        if not isinstance(output_array, np.ndarray):
-            return super()._prepare_folded_tensor(node, output_name, output_array)
-        tensor = ir.Tensor(output_array)
-        tensor.name = output_name
-        if output_array.size > self.output_size_limit:
-            removed_input_size = 0
-            for input_val in node.inputs:
-                if input_val is not None and len(input_val.uses()) == 1:
-                    input_array = _constant_folding._get_numpy_value(input_val)
-                    if input_array is not None:
-                        removed_input_size += input_array.size
-            if output_array.size - removed_input_size > 0:
-                return None
-        return tensor
-
-
-class _ConstantFolder(_TensorFolder):
-    """onnxscript's constant folding with ONNX shape inference, run only on the nodes whose
-    outputs the walker did not type completely (the rewrites' new nodes, say): inference
-    keeps a known dim, so it cannot change those. Nodes whose folded value would be
-    dropped as too large (an Expand of a scalar to a batch-sized tensor) are not
-    evaluated."""
-
-    def __init__(self):
-        super().__init__(
-            shape_inference=True,
-            input_size_limit=_constant_folding.DEFAULT_CONSTANT_FOLD_INPUT_SIZE_LIMIT,
-            output_size_limit=_constant_folding.DEFAULT_CONSTANT_FOLD_OUTPUT_SIZE_LIMIT,
-            should_fold=self._should_fold,
-        )
-
-    def _do_inference(self, node: ir.Node) -> None:
-        if not all(_fully_typed(value) for value in node.outputs):
-            super()._do_inference(node)
-
-    def _should_fold(self, node: ir.Node) -> bool | None:
-        """False where the fold would be computed and then dropped for its size (as
-        _prepare_folded_tensor decides: larger than the limit and than the inputs it
-        frees); None: onnxscript's own rules decide."""
-        if len(node.outputs) != 1:
-            return None
-        shape = node.outputs[0].shape
-        if shape is None or not shape.is_static():
-            return None
-        size = math.prod(shape.numpy())
-        if size <= self.output_size_limit:
-            return None
-        freed = sum(value.const_value.size for value in node.inputs
-                    if value is not None and value.const_value is not None
-                    and len(value.uses()) == 1)
-        return False if size - freed > 0 else None
-
-
-def _fully_typed(value: ir.Value) -> bool:
-    """Whether value has a type and a shape whose every dim is a number or a name."""
-    if value.type is None or value.shape is None:
-        return False
-    return all(isinstance(d, int) or d.value is not None for d in value.shape)
-
-
-def fold_constants(model: ir.Model) -> _constant_folding.FoldConstantsResult:
-    """onnxscript.optimizer.fold_constants(model, onnx_shape_inference=True), with
-    the same result in less time (see _ConstantFolder)."""
-    return _ConstantFolder()(model)
 
 
 def restore_weight_names(graph: ir.Graph, weight_names: set[str]) -> None:

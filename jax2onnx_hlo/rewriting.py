@@ -6,8 +6,9 @@ pattern with one output node fails at once on a node of another op type, but the
 model went into (ViT-B/16: 45 rules x 7,000 nodes per round, about 1 s). `RuleIndex`
 applies the same rules in the same order with the same effect, trying at each node only
 those whose root op type is the node's (and the few it cannot index: multi-output
-patterns, custom matchers, op type prefixes) and whose root's inputs come from the op
-types the pattern names there.
+patterns, custom matchers, op type prefixes) and whose root's inputs (and theirs, in
+turn) come from the op types the pattern names there, or are constants of the shape it
+names (`Mul(x, 1)`).
 """
 
 from __future__ import annotations
@@ -34,26 +35,47 @@ def _root_op_type(rule: pattern.RewriteRule) -> str | None:
     return op.value() if isinstance(op, _pattern_ir.StringConstantPattern) else None
 
 
-def _input_producers(rule: pattern.RewriteRule) -> tuple[tuple[int, str], ...]:
-    """(input position, op type) pairs: where the root's pattern takes a node's output (not
-    a choice or a variable), a matching node's input must come from an op of that type."""
+# (input position, what the input must be): the output of an op of this type whose own
+# inputs meet these requirements, or a constant of this shape
+_Requirement = tuple[int, "tuple[str, tuple[_Requirement, ...]] | tuple[int, ...]"]
+
+
+def _input_requirements(rule: pattern.RewriteRule) -> tuple[_Requirement, ...]:
+    """What the root's inputs must be for the rule to match (see _requirements)."""
     if _root_op_type(rule) is None:
         return ()
-    required = []
-    for position, value in enumerate(rule._target_pattern.output_node.inputs):
+    return _requirements(rule._target_pattern.output_node)
+
+
+def _requirements(node_pattern: _pattern_ir.NodePattern) -> tuple[_Requirement, ...]:
+    """Where the pattern takes a node's output (not a choice or a variable), the output of
+    an op of that type, recursively; where it takes a constant, a constant of its shape (a
+    scalar, or a list's length), which onnxscript's matcher checks before the value."""
+    required: list[_Requirement] = []
+    for position, value in enumerate(node_pattern.inputs):
         if type(value) is _pattern_ir.NodeOutputPattern:
-            op = value.producer().op
-            if isinstance(op, _pattern_ir.StringConstantPattern):
-                required.append((position, op.value()))
+            producer = value.producer()
+            if isinstance(producer.op, _pattern_ir.StringConstantPattern):
+                required.append((position, (producer.op.value(), _requirements(producer))))
+        elif type(value) is _pattern_ir.Constant:
+            constant = value.value
+            required.append((position, (len(constant),) if isinstance(constant, list) else ()))
     return tuple(required)
 
 
-def _may_match(node: ir.Node, required: tuple[tuple[int, str], ...]) -> bool:
+def _may_match(node: ir.Node, required: tuple[_Requirement, ...]) -> bool:
     inputs = node.inputs
-    for position, op_type in required:
+    for position, requirement in required:
         value = inputs[position] if position < len(inputs) else None
-        producer = value.producer() if value is not None else None
-        if producer is None or producer.op_type != op_type:
+        if value is None:
+            return False
+        if requirement and isinstance(requirement[0], str):
+            op_type, producer_requirements = requirement
+            producer = value.producer()
+            if (producer is None or producer.op_type != op_type
+                    or not _may_match(producer, producer_requirements)):
+                return False
+        elif value.const_value is None or value.const_value.shape.dims != requirement:
             return False
     return True
 
@@ -76,7 +98,7 @@ class RuleIndex:
                        for op, positions in by_op.items()}
         self._anywhere = [self.rules[i] for i in anywhere]
         self.remove_unused_nodes = any(not rule.remove_nodes for rule in self.rules)
-        self._required = {id(rule): _input_producers(rule) for rule in self.rules}
+        self._required = {id(rule): _input_requirements(rule) for rule in self.rules}
 
     def candidates(self, node: ir.Node) -> Sequence[pattern.RewriteRule]:
         return self._by_op.get(node.op_type, self._anywhere)

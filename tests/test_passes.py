@@ -73,7 +73,7 @@ def test_broadcast_with_named_dims(shapes, expected):
 _REWRITABLE = """
 <ir_version: 10, opset_import: ["" : 23]>
 g (float[2,3,4] x, float[2,3,4] y) => (float[4,3,2] t, float[4,6] r, float[2,3,4] c,
-                                       float[1,2,3,4] e)
+                                       float[1,2,3,4] e, float[2,3,4] m1, float[2,3,4] m2)
     <float[1000,1000,1,1] unused> {
     t1 = Transpose <perm = [1, 0, 2]> (x)
     t = Transpose <perm = [2, 0, 1]> (t1)
@@ -91,6 +91,11 @@ g (float[2,3,4] x, float[2,3,4] y) => (float[4,3,2] t, float[4,6] r, float[2,3,4
     shape = Constant <value = int64[4] {1, 2, 3, 4}> ()
     ex = Expand (one, shape)
     e = Add (ex, x)
+    unit = Constant <value = float {1.0}> ()
+    y1 = Mul (y, unit)
+    m1 = Sub (y1, x)
+    units = Constant <value = float[1] {1.0}> ()
+    m2 = Mul (units, x)
 }
 """
 
@@ -123,7 +128,7 @@ def test_rule_index_rewrites_as_onnxscript_does():
 def test_constant_folding_as_onnxscript_with_shape_inference():
     import onnxscript.optimizer
 
-    from jax2onnx_hlo.passes import _ConstantFolder, fold_constants
+    from jax2onnx_hlo.folding import _ConstantFolder, fold_constants
 
     theirs, ours = _parsed(), _parsed()
     onnxscript.optimizer.fold_constants(theirs, onnx_shape_inference=True)
