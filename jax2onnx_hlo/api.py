@@ -16,9 +16,10 @@ from jax import export as jax_export
 
 from . import __version__
 from .convert import GraphInput, ModuleLowering, ir_version_for
+from .errors import ConversionError
 from .layout import adapt_layout
 from .lowering.types import TensorSpec, onnx_spec
-from .module import StableHLOModule, load_module
+from .module import StableHLOModule, from_lowering, load_module
 from .passes import run_passes
 from .precision import upcast_to_float32
 from .save import check_export_mode, check_return_mode, deliver, write_text_atomically
@@ -195,21 +196,40 @@ def convert_traced(traced: TracedProgram, default_input_names: list[str], *, ops
                    output_names: Sequence[str] | None,
                    record_file: str | os.PathLike | None = None,
                    layout: Layout = ((), ())) -> ir.Model:
-    """The model of a traced callable: its weights become initializers."""
-    exported = traced.exported
+    """The model of a traced callable: its weights become initializers.
+
+    JAX's lowering is walked when there is one (trace.py); if the walker cannot take it
+    (typically a CHLO op without a rule, which the jax.export artifact would have
+    decomposed), the conversion starts again from the artifact, whose errors are the
+    ones reported.
+    """
+    options = dict(opset=opset, model_name=model_name,
+                   weight_names=[name for name, _ in traced.weights], record_file=record_file,
+                   layout=layout)
     inputs = [GraphInput(name, array) for name, array in traced.weights]
+    names = _apply_names(default_input_names, input_names, "input")
+    if traced.lowered is not None:
+        loaded = from_lowering(traced.lowered)
+        # No symbolic dims on this path: the inputs need only their names.
+        direct_inputs = inputs + [GraphInput(n) for n, _ in zip(names, range(traced.num_inputs))]
+        outputs = _apply_names([f"output_{i}" for i in range(len(loaded.signature()[1]))],
+                               output_names, "output")
+        try:
+            model = convert_module(loaded, direct_inputs, outputs, **options)
+            traced.path = "direct"
+            return model
+        except ConversionError:
+            pass  # a fresh conversion from the artifact follows
+    traced.path = "export"
+    exported = traced.exported
     user_avals = exported.in_avals[len(traced.weights):]
-    inputs += [
-        GraphInput(n, dim_names=symbolic_dim_names(aval.shape))
-        for n, aval in zip(_apply_names(default_input_names, input_names, "input"), user_avals)
-    ]
+    inputs += [GraphInput(n, dim_names=symbolic_dim_names(aval.shape))
+               for n, aval in zip(names, user_avals)]
     outputs = _apply_names(
         [f"output_{i}" for i in range(len(exported.out_avals))], output_names, "output"
     )
-    return convert_module(load_module(exported), inputs, outputs, opset=opset,
-                          model_name=model_name, out_avals=exported.out_avals,
-                          weight_names=[name for name, _ in traced.weights],
-                          record_file=record_file, layout=layout)
+    return convert_module(load_module(exported), inputs, outputs,
+                          out_avals=exported.out_avals, **options)
 
 
 def convert_loaded(loaded: StableHLOModule, *, opset: int, model_name: str,

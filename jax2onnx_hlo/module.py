@@ -36,7 +36,8 @@ from ._mlir import (
 from ._mlir import ir as mlir
 from .errors import ConversionError
 
-__all__ = ["StableHLOModule", "UnreadableModuleError", "load_exported", "load_module"]
+__all__ = ["StableHLOModule", "UnreadableModuleError", "from_lowering", "load_exported",
+           "load_module"]
 
 BYTECODE_MAGIC = b"ML\xefR"
 PLATFORM_INDEX = "_platform_index"  # jax.global_constant of a multi-platform export's index
@@ -183,6 +184,15 @@ def load_module(source: Source, *, platform: str = "cpu") -> StableHLOModule:
         f"cannot load StableHLO from a {type(source).__name__}: give a jax.export.Exported, "
         "the bytes of Exported.serialize(), MLIR text or bytecode, or a path to one of those"
     )
+
+
+def from_lowering(module: mlir.Module) -> StableHLOModule:
+    """A module trace.py lowered (in JAX's context): single-platform and without tokens,
+    so there is nothing to prepare."""
+    with module.context:
+        functions = {string_attr(op.attributes["sym_name"]): op
+                     for op in module.body.operations if op.operation.name == "func.func"}
+    return StableHLOModule(module.context, module, "main", "JAX lowering", functions=functions)
 
 
 def _looks_like_mlir_text(text: str) -> bool:

@@ -1,9 +1,15 @@
-"""Exporting a Python callable with `jax.export`, its weights lifted to arguments.
+"""Tracing and lowering a Python callable for the CPU, its weights lifted to arguments.
 
 Weights never travel through MLIR text (DESIGN decision 2): the parameters of an nnx
 Module or of any pytree callable (an Equinox module, say), and the arrays a function closes
-over, become leading arguments of the exported function; the converter turns those
+over, become leading arguments of the lowered function; the converter turns those
 arguments into ONNX initializers straight from the arrays.
+
+In the common case the walker takes JAX's lowering, lowered as `jax.export` lowers it, in
+a copy rewritten by the passes an export artifact's serialization runs: the same module
+as the artifact's, without the bytecode copy, serialization and parse. Programs whose
+artifact differs more (symbolic dims, effects, other platforms, CHLO ops the artifact
+keeps as composites) are converted from `jax.export` (`TracedProgram.exported`).
 """
 
 from __future__ import annotations
@@ -16,16 +22,39 @@ import jax
 import numpy as np
 from jax import export as jax_export
 
+from ._mlir import ir as mlir
+from ._mlir import string_attr
 from .errors import ConversionError
 
-__all__ = ["TracedProgram", "trace"]
+__all__ = ["DECOMPOSED_CHLO", "TracedProgram", "trace"]
+
+# The CHLO ops a jax.export artifact decomposes into StableHLO (jaxlib 0.10.2); it keeps
+# others (erf, top_k, the hyperbolic and inverse trigonometric ops) as composites, and a
+# module with those is converted from the artifact. tests/api/test_direct_lowering.py
+# checks this list against jax.export.
+DECOMPOSED_CHLO = frozenset({
+    "chlo.atan", "chlo.bessel_i1e", "chlo.digamma", "chlo.erf_inv", "chlo.erfc",
+    "chlo.lgamma", "chlo.next_after", "chlo.polygamma", "chlo.square", "chlo.zeta",
+})
 
 
 @dataclass
 class TracedProgram:
-    exported: jax_export.Exported
+    """A traced callable: its `jax.export` (or the function that makes it, on first use of
+    `exported`) and, where it could be made without the artifact, the module the
+    artifact would hold (`lowered`)."""
+
+    export: jax_export.Exported | Callable[[], jax_export.Exported]
     weights: list[tuple[str, np.ndarray]]  # the first len(weights) arguments, in order
     num_inputs: int  # flattened user inputs that follow the weights (input_params included)
+    lowered: mlir.Module | None = None  # the module as in the artifact (a copy of JAX's)
+    path: str = ""  # "direct" or "export": which module the conversion walked (for tests)
+
+    @property
+    def exported(self) -> jax_export.Exported:
+        if not isinstance(self.export, jax_export.Exported):
+            self.export = self.export()
+        return self.export
 
 
 def _is_weight(leaf: Any) -> bool:
@@ -112,7 +141,8 @@ def trace(
     *,
     platforms: Sequence[str] = ("cpu",),
 ) -> TracedProgram:
-    """Exports `fn(*args, **kwargs)` (specs: ShapeDtypeStructs) with weights as arguments."""
+    """Traces `fn(*args, **kwargs)` (specs: ShapeDtypeStructs) with weights as arguments,
+    and lowers it for the CPU where the artifact's module can be made without jax.export."""
     pure, names, arrays = _split_weights(fn)
     weight_specs = [jax.ShapeDtypeStruct(np.shape(a), a.dtype) for a in arrays]
     kw_names = list(kwargs)
@@ -135,12 +165,10 @@ def trace(
     consts = list(closed.consts)
     flat_inputs = jax.tree_util.tree_leaves((list(args), kw_values))
     if not consts:
-        # Nothing closed over: export the function itself, whose trace JAX has cached, so
+        # Nothing closed over: lower the function itself, whose trace JAX has cached, so
         # it is not traced a second time. Its flattened arguments are the weights, then
         # the inputs, as below.
-        exported = jax_export.export(jitted, platforms=list(platforms))(
-            weight_specs, list(args), kw_values
-        )
+        specs: tuple = (weight_specs, list(args), kw_values)
     else:
         out_tree = jax.tree_util.tree_structure(traced.out_info)
 
@@ -149,10 +177,107 @@ def trace(
             return jax.tree_util.tree_unflatten(out_tree, outs)
 
         const_specs = [jax.ShapeDtypeStruct(np.shape(c), np.asarray(c).dtype) for c in consts]
-        exported = jax_export.export(jax.jit(flat, keep_unused=True),
-                                     platforms=list(platforms))(
-            const_specs, weight_specs, *flat_inputs
-        )
+        jitted = jax.jit(flat, keep_unused=True)
+        specs = (const_specs, weight_specs, *flat_inputs)
+        traced = jitted.trace(*specs)
     weights = [(f"captured_{i}", np.asarray(c)) for i, c in enumerate(consts)]
     weights += [(n, np.asarray(a)) for n, a in zip(names, arrays)]
-    return TracedProgram(exported, weights, len(flat_inputs))
+    x64 = bool(jax.config.jax_enable_x64)
+
+    def export() -> jax_export.Exported:
+        # Under the x64 setting of the trace: a fallback runs after to_onnx left it.
+        with jax.enable_x64(x64):
+            return jax_export.export(jitted, platforms=list(platforms))(*specs)
+
+    lowered = None
+    if _lowering_is_export(traced, platforms, flat_inputs):
+        module = _lower_as_export(traced, platforms)
+        if _entry_is_plain(module, len(weights) + len(flat_inputs)):
+            lowered = _as_in_artifact(module)
+    return TracedProgram(export, weights, len(flat_inputs), lowered)
+
+
+def _lowering_is_export(traced: Any, platforms: Sequence[str], flat_inputs: list) -> bool:
+    """Whether `jax.export` would keep JAX's lowering of `traced` as it is: it wraps @main
+    for symbolic dims (to compute the dim variables) and for ordered effects (tokens),
+    and exports several platforms with a platform index."""
+    return (tuple(platforms) == ("cpu",) and not traced.jaxpr.effects
+            and all(isinstance(d, int) for spec in flat_inputs for d in spec.shape))
+
+
+def _lower_as_export(traced: Any, platforms: Sequence[str]) -> mlir.Module:
+    """JAX's module of `traced`, lowered with the parameters `jax.export` uses.
+
+    Private API (jax 0.10, jax/_src/export/_export.py `do_export`): `LoweringParameters`
+    and `Traced.lower(_private_parameters=...)`. With the same parameters, a fallback to
+    jax.export finds this lowering in JAX's cache.
+    """
+    from jax._src.interpreters.mlir import LoweringParameters
+
+    parameters = LoweringParameters(
+        for_export=True, hoist_constants_as_args=False,
+        export_ignore_forward_compatibility=bool(
+            jax.config.jax_export_ignore_forward_compatibility))
+    lowered = traced.lower(lowering_platforms=tuple(platforms),
+                           _private_parameters=parameters)
+    return lowered.compiler_ir("stablehlo")
+
+
+def _entry_is_plain(module: mlir.Module, num_args: int) -> bool:
+    """@main takes exactly the weights and inputs (jit dropped none; no platform index
+    or token) and returns no token."""
+    with module.context:
+        for op in module.body.operations:
+            if (op.operation.name == "func.func"
+                    and string_attr(op.attributes["sym_name"]) == "main"):
+                ftype = mlir.FunctionType(mlir.TypeAttr(op.attributes["function_type"]).value)
+                return (len(ftype.inputs) == num_args
+                        and "!stablehlo.token" not in str(ftype))
+    return False
+
+
+def _as_in_artifact(module: mlir.Module) -> mlir.Module | None:
+    """A copy of JAX's module rewritten as serializing a jax.export artifact rewrites it,
+    or None when it has CHLO ops the artifact keeps (as composites): the walker then
+    takes the artifact."""
+    with module.context:
+        chlo = {name for name in _op_names(module) if name.startswith("chlo.")}
+        if not chlo <= DECOMPOSED_CHLO:
+            return None
+        return _serialization_passes(module.operation.clone())
+
+
+def _op_names(module: mlir.Module) -> set[str]:
+    names: set[str] = set()
+
+    def note(op: mlir.Operation) -> mlir.WalkResult:
+        names.add(op.name)
+        return mlir.WalkResult.ADVANCE
+
+    module.operation.walk(note)
+    return names
+
+
+def _serialization_passes(module: mlir.Operation) -> mlir.Module:
+    """Runs on `module` (a copy: JAX may have cached the original) the passes of a
+    jax.export artifact's serialization that change a module without those CHLO ops: the
+    CHLO decomposition, the expansion of complex math (exp, log, sqrt of complex numbers),
+    and the compatibility expander, whose pattern driver moves constants to the top of
+    each function. (XLA's pipeline first runs a pattern driver of its own, which keeps erf
+    & co. as composites: the first expander stands in for it.)
+
+    Private API (jaxlib 0.10, xla SerializeUsingVersionedStablehlo): the pass manager and
+    the registration of StableHLO's passes.
+    """
+    from jax._src.lib.mlir import passmanager
+    from jax._src.lib.mlir.dialects import hlo
+
+    hlo.register_stablehlo_passes()
+    target = hlo.get_version_from_compatibility_requirement(
+        hlo.StablehloCompatibilityRequirement.WEEK_4)  # as jax.export's _module_to_bytecode
+    expand = f"stablehlo-compatibility-expander{{target={target}}}"
+    legalize = "func.func(chlo-legalize-to-stablehlo)"
+    complex_math = "func.func(stablehlo-complex-math-expander)"
+    passmanager.PassManager.parse(
+        f"builtin.module({expand},{legalize},{complex_math},{expand},{legalize})").run(module)
+    return module.opview
