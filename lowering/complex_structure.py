@@ -19,7 +19,7 @@ from . import rule_for
 from .complex import lowers_complex, on_parts, pack, parts_view, reuse, split
 from .complex_elementwise import complex_abs, complex_angle, complex_multiply
 from .context import LoweringContext
-from .regions import binary_reducer, is_constant
+from .regions import binary_reducer, is_constant, returns_update
 from .types import onnx_spec
 
 # The walker's own plumbing: the callee's ops lower one by one, each by its own rule.
@@ -53,19 +53,11 @@ def scatter(ctx: LoweringContext, *operands: ir.Value) -> list[ir.Value]:
 
     Limits: one operand; other bodies (multiply, ...) are refused.
     """
-    body = binary_reducer(ctx.op.regions[0]) or _set_body(ctx.op.regions[0])
+    region = ctx.op.regions[0]
+    body = binary_reducer(region) or ("set" if returns_update(region) else None)
     if len(operands) != 3 or body not in ("stablehlo.add", "set"):
         raise ctx.error("scatter of complex values: only a single-operand set or add converts")
     return on_parts(rule_for("stablehlo.scatter"), ctx, *operands)
-
-
-def _set_body(region) -> str | None:
-    """"set" for a body that returns its second argument (the update)."""
-    block = region.blocks[0]
-    ops = list(block.operations)
-    if len(ops) == 1 and list(ops[0].operands) == [block.arguments[1]]:
-        return "set"
-    return None
 
 
 @lowers_complex("stablehlo.get_dimension_size")

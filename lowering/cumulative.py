@@ -21,7 +21,7 @@ from . import lowers
 from .bodies import apply_body, apply_function, body_ops, function_block, not_elementwise
 from .context import LoweringContext, attribute_value
 from .dynamic_values import elements_of, same_dim
-from .regions import binary_reducer, identity_of, is_constant
+from .regions import binary_op_of, binary_reducer, identity_of, is_constant
 from .types import TensorSpec
 
 __all__ = ["cumulative_window"]
@@ -172,7 +172,7 @@ def dynamic_reduce_window(ctx: LoweringContext, x: ir.Value, init: ir.Value,
         raise ctx.error("dynamic_reduce_window over several inputs is not supported")
     callee = attribute_value(ctx.raw_attr("called_computations"))[0]
     block = function_block(ctx, callee)
-    body = _function_reducer(block) if block is not None else ""
+    body = binary_op_of(block, "func.return") if block is not None else ""
     spec = ctx.operand_specs[0]
     found = _dynamic_scan_axis(ctx)
     if found is None:
@@ -195,18 +195,6 @@ def dynamic_reduce_window(ctx: LoweringContext, x: ir.Value, init: ir.Value,
 
 def _named(dim) -> bool:
     return isinstance(dim, int) or (isinstance(dim, ir.SymbolicDim) and dim.value is not None)
-
-
-def _function_reducer(block: mlir.Block) -> str | None:
-    """The binary op of a function body `return op(arg0, arg1)`, else None."""
-    ops, args = list(block.operations), list(block.arguments)
-    if len(ops) != 2 or len(args) != 2 or ops[1].operation.name != "func.return":
-        return None
-    combine, ret = ops
-    if list(ret.operands) != [combine.results[0]] or \
-            list(combine.operands) not in (args, args[::-1]):
-        return None
-    return combine.operation.name
 
 
 # A traced shape element: an int, or (arg, scale, offset) for scale * block argument + offset.

@@ -7,7 +7,7 @@ import onnx_ir as ir
 
 from jax2onnx_hlo._mlir import ir as mlir
 
-__all__ = ["binary_reducer", "identity_of", "is_constant"]
+__all__ = ["binary_op_of", "binary_reducer", "identity_of", "is_constant", "returns_update"]
 
 
 def binary_reducer(region: mlir.Region) -> str | None:
@@ -16,12 +16,16 @@ def binary_reducer(region: mlir.Region) -> str | None:
     Both operand orders count; anything else in the body (several ops, constants, a
     different return) means the caller must lower the region generically or refuse.
     """
-    block = region.blocks[0]
+    return binary_op_of(region.blocks[0], "stablehlo.return")
+
+
+def binary_op_of(block: mlir.Block, return_op: str) -> str | None:
+    """binary_reducer of a block ending in `return_op` (a function's body: "func.return")."""
     ops = list(block.operations)
     if len(block.arguments) != 2 or len(ops) != 2:
         return None
     combine, ret = ops
-    if ret.operation.name != "stablehlo.return" or len(combine.results) != 1:
+    if ret.operation.name != return_op or len(combine.results) != 1:
         return None
     if list(ret.operands) != [combine.results[0]]:
         return None
@@ -29,6 +33,14 @@ def binary_reducer(region: mlir.Region) -> str | None:
     if list(combine.operands) not in (args, args[::-1]):
         return None
     return combine.operation.name
+
+
+def returns_update(region: mlir.Region) -> bool:
+    """Whether a scatter body `(current, update)` returns its update (x.at[i].set)."""
+    block = region.blocks[0]
+    ops = list(block.operations)
+    return (len(block.arguments) == 2 and len(ops) == 1
+            and list(ops[0].operands) == [block.arguments[1]])
 
 
 def identity_of(body: str, dtype: np.dtype) -> np.ndarray:

@@ -26,7 +26,7 @@ from .indexing import (
     start_limits,
     start_offsets,
 )
-from .regions import binary_reducer
+from .regions import binary_reducer, returns_update
 from .types import TensorSpec, numpy_dtype
 
 __all__ = ["scatter"]
@@ -109,11 +109,10 @@ def _scatter_reduction(ctx: LoweringContext) -> str | None:
     """The ScatterElements reduction that the scatter body amounts to, "sub" for
     subtract(current, update), None for another elementwise body."""
     region = ctx.op.regions[0]
+    if returns_update(region):
+        return "none"
     block = region.blocks[0]
     ops = list(block.operations)
-    if (len(block.arguments) == 2 and len(ops) == 1
-            and list(ops[0].operands) == [block.arguments[1]]):
-        return "none"
     body = binary_reducer(region)
     is_bool = ctx.operand_specs[0].is_bool
     if body in _SCATTER_REDUCTIONS and (is_bool or body not in _BOOL_ONLY):
