@@ -21,6 +21,8 @@ import numpy as np
 import onnx_ir as ir
 from onnxscript.optimizer import _constant_folding
 
+from .naming import fix_names
+
 __all__ = ["NUMPY_FOLDERS", "fold_constants"]
 
 _Folder = Callable[[Sequence[np.ndarray | None], dict[str, Any]], np.ndarray]
@@ -93,6 +95,19 @@ class _TensorFolder(_constant_folding.FoldConstantsPass):
                  should_fold=lambda node: None):
         super().__init__(shape_inference=shape_inference, input_size_limit=input_size_limit,
                          output_size_limit=output_size_limit, should_fold=should_fold)
+
+    def call(self, model: ir.Model) -> _constant_folding.FoldConstantsResult:
+        """onnxscript's `call`, whose NameFixPass after a fold runs only where names need
+        fixing (fix_names): after most folds they are unique already."""
+        self._reset()
+        self._opset_imports = model.opset_imports
+        self.visit_graph(model.graph)
+        for function in model.functions.values():
+            self.visit_function(function)
+        if self._modified:
+            fix_names(model)
+        return _constant_folding.FoldConstantsResult(model, self._modified,
+                                                     self._state.symbolic_value_map)
 
     def process_node(self, node: ir.Node,
                      is_function: bool) -> _constant_folding.Replacement | None:

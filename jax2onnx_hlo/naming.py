@@ -13,8 +13,50 @@ import itertools
 from collections.abc import Iterator
 
 import onnx_ir as ir
+import onnx_ir.passes.common as common
 
-__all__ = ["make_names_unique"]
+__all__ = ["fix_names", "make_names_unique"]
+
+_SUBGRAPH_ATTRIBUTES = (ir.AttributeType.GRAPH, ir.AttributeType.GRAPHS)
+
+
+def fix_names(model: ir.Model) -> None:
+    """onnx_ir's NameFixPass, which names unnamed values and nodes and renames duplicates,
+    run only where it has something to do: most calls find every name set and unique, and
+    walking the values to check that costs a fraction of the pass's own walk."""
+    if not all(_names_fixed(graph) for graph in (model.graph, *model.functions.values())):
+        common.NameFixPass()(model)
+
+
+def _names_fixed(graph: ir.Graph | ir.Function) -> bool:
+    """Whether NameFixPass would leave this graph as it is: its values have distinct,
+    non-empty names, and so do its nodes. False also where the answer would take longer
+    to find (subgraphs, whose scopes the pass handles in its own way; an input that is
+    not a graph input, an initializer or an earlier node's output): the pass decides."""
+    values_by_name: dict[str | None, ir.Value] = {}
+    defined = [*graph.inputs, *graph.initializers.values()] if isinstance(graph, ir.Graph) \
+        else graph.inputs
+    for value in defined:
+        if not value.name or values_by_name.setdefault(value.name, value) is not value:
+            return False
+    node_names: set[str] = set()
+    for node in graph:
+        name = node.name
+        if not name or name in node_names:
+            return False
+        node_names.add(name)
+        if node.attributes and any(attribute.type in _SUBGRAPH_ATTRIBUTES
+                                   for attribute in node.attributes.values()):
+            return False
+        for value in node.inputs:
+            if value is not None and values_by_name.get(value.name) is not value:
+                return False
+        for value in node.outputs:
+            name = value.name
+            if not name or name in values_by_name:
+                return False
+            values_by_name[name] = value
+    return all(values_by_name.get(value.name) is value for value in graph.outputs)
 
 
 def make_names_unique(model: ir.Model) -> int:

@@ -11,10 +11,11 @@ import onnx_ir.passes.common as common
 import onnxscript.optimizer
 import onnxscript.rewriter
 
+from .dead_code import remove_unused_nodes
 from .folding import fold_constants
 from .fusions import fuse
 from .layout import sink_transposes
-from .naming import make_names_unique
+from .naming import fix_names, make_names_unique
 from .portability import route_where_types
 from .rewriting import RuleIndex
 
@@ -41,24 +42,24 @@ def run_passes(model: ir.Model, weight_names: Collection[str] = ()) -> ir.Model:
     into ONNX's own ops (Softmax, LayerNormalization, Gelu, Gemm, ...: see fusions.py).
     """
     weight_names = set(weight_names)
-    common.RemoveUnusedNodesPass()(model)
-    common.NameFixPass()(model)  # folded values become initializers: names must be unique
+    remove_unused_nodes(model)
+    fix_names(model)  # folded values become initializers: names must be unique
     drop_broadcasting_expands(model.graph)
     optimize(model)
     # Expands of constants too large to fold survive the first round, where the values
     # a rule made inside had no shapes yet; the optimizer's shape inference gave them.
     if drop_broadcasting_expands(model.graph):
-        common.RemoveUnusedNodesPass()(model)
+        remove_unused_nodes(model)
     if sink_transposes(model.graph):  # NCHW Conv -> bias, relu -> NCHW Conv: pairs cancel
         optimize(model)
     shrink_splat_constants(model.graph, weight_names)
     common.CommonSubexpressionEliminationPass()(model)
     if fuse(model):  # fold the reshaped scales of fused norms, drop what the fusions left
         fold_constants(model, shape_inference=False)
-        common.RemoveUnusedNodesPass()(model)
+        remove_unused_nodes(model)
     route_where_types(model)  # kernels ONNX Runtime (CPU and web) lacks
     restore_weight_names(model.graph, weight_names)
-    common.NameFixPass()(model)
+    fix_names(model)
     make_names_unique(model)  # across subgraphs too, which NameFixPass does not ensure
     return model
 
@@ -79,17 +80,18 @@ def optimize(model: ir.Model, iterations: int = 2) -> None:
         folded = fold_constants(model)
         rewritten = _REWRITE_RULES.apply_to_model(model)
         if not _REWRITE_RULES.remove_unused_nodes:  # else the rewriting just removed them
-            common.RemoveUnusedNodesPass()(model)
+            remove_unused_nodes(model)
         if not folded.modified and not rewritten:
             break
-    common.RemoveUnusedFunctionsPass()(model)
+    if model.functions:  # else the pass walks every node to find none to remove
+        common.RemoveUnusedFunctionsPass()(model)
     common.RemoveUnusedOpsetsPass()(model)
     common.LiftConstantsToInitializersPass(lift_all_constants=True, size_limit=0)(model)
     common.LiftSubgraphInitializersToMainGraphPass()(model)
     common.DeduplicateInitializersPass()(model)
     common.CommonSubexpressionEliminationPass()(model)
     common.OutputFixPass()(model)
-    common.NameFixPass()(model)
+    fix_names(model)
 
 
 def restore_weight_names(graph: ir.Graph, weight_names: set[str]) -> None:

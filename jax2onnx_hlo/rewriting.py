@@ -16,10 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import onnx_ir as ir
-import onnx_ir.passes.common as common
 import onnxscript.optimizer
 from onnxscript.ir import convenience
 from onnxscript.rewriter import _matcher, _pattern_ir, _rewrite_rule, pattern
+
+from .dead_code import remove_unused_nodes
+from .naming import fix_names
 
 __all__ = ["RuleIndex"]
 
@@ -113,9 +115,9 @@ class RuleIndex:
             onnxscript.optimizer.basic_constant_propagation(function)
             count += self._apply(model, function)
         if self.remove_unused_nodes:
-            onnxscript.optimizer.remove_unused_nodes(model)
+            remove_unused_nodes(model)
         if count:
-            common.NameFixPass()(model)  # the rewrites' values may reuse names
+            fix_names(model)  # the rewrites' values may reuse names
         return count
 
     def _apply(self, model: ir.Model, graph: ir.Graph | ir.Function) -> int:

@@ -163,3 +163,56 @@ def test_value_names_are_unique_across_nested_loop_bodies():
     model = check_against_jax(_scan_in_scan, [random_array((3, 4))])
     names = _defined_names(model.graph)
     assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+
+
+_DEAD_CODE = """
+<ir_version: 8, opset_import: ["" : 18]>
+g (float[2,3] x) => (float[2,3] y, float[2,3] d) {
+    dead = Neg (x)
+    r = Relu (dead)
+    y, mask = Dropout (x)
+    d, mean, inv = LayerNormalization <axis = -1> (y, scale, )
+    scale = Constant <value = float[3] {1.0, 1.0, 1.0}> ()
+}
+"""
+
+
+def test_dead_code_removal_as_onnx_ir_does():
+    import onnx_ir as ir
+    import onnx_ir.passes.common as common
+
+    from jax2onnx_hlo.dead_code import remove_unused_nodes
+
+    def parsed():
+        return ir.serde.deserialize_model(onnx.parser.parse_model(_DEAD_CODE))
+
+    theirs, ours = parsed(), parsed()
+    common.RemoveUnusedNodesPass()(theirs)
+    assert remove_unused_nodes(ours) == 2  # Neg and Relu; unused optional outputs dropped
+    assert _text(ours) == _text(theirs)
+    assert [len(n.outputs) for n in ours.graph] == [1, 1, 1]
+
+
+def test_names_fixed_as_onnx_ir_does():
+    import onnx_ir.passes.common as common
+
+    from jax2onnx_hlo.naming import _names_fixed, fix_names
+
+    clean = _parsed()
+    assert not _names_fixed(clean.graph)  # the parser leaves nodes unnamed
+    assert common.NameFixPass()(clean).modified
+    assert _names_fixed(clean.graph)
+    assert not common.NameFixPass()(clean).modified
+
+    def clashing():
+        model = _parsed()
+        first, second, third = list(model.graph)[:3]
+        second.outputs[0].name = first.outputs[0].name
+        third.name = ""
+        return model
+
+    theirs, ours = clashing(), clashing()
+    assert not _names_fixed(ours.graph)
+    common.NameFixPass()(theirs)
+    fix_names(ours)
+    assert _text(ours) == _text(theirs)
