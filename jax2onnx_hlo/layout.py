@@ -22,8 +22,7 @@ def adapt_layout(graph: ir.Graph, inputs_as_nchw: Sequence[int],
         new = ir.Value(name=old.name, type=old.type,
                        shape=ir.Shape(_permuted(old.shape, [0, rank - 1, *range(1, rank - 1)])))
         old.name = f"{new.name}__channels_last"
-        to_last = ir.node("Transpose", [new], {"perm": [0, *range(2, rank), 1]},
-                          name=f"{new.name}/to_channels_last")
+        to_last = _transpose(new, [0, *range(2, rank), 1], f"{new.name}/to_channels_last")
         old.replace_all_uses_with(to_last.outputs[0])
         to_last.outputs[0].type, to_last.outputs[0].shape = old.type, old.shape
         if len(graph):
@@ -35,7 +34,7 @@ def adapt_layout(graph: ir.Graph, inputs_as_nchw: Sequence[int],
         old = graph.outputs[position]
         rank = len(old.shape)
         perm = [0, rank - 1, *range(1, rank - 1)]
-        to_first = ir.node("Transpose", [old], {"perm": perm}, name=f"{old.name}/to_channels_first")
+        to_first = _transpose(old, perm, f"{old.name}/to_channels_first")
         graph.append(to_first)
         new = to_first.outputs[0]
         new.type, new.shape = old.type, ir.Shape(_permuted(old.shape, perm))
@@ -56,6 +55,13 @@ def _checked(positions: Sequence[int], values: Sequence[ir.Value], option: str,
                              f"{value.shape}; a channels-last tensor needs rank 3 or more")
         checked.append(position)
     return checked
+
+
+def _transpose(value: ir.Value, perm: list[int], name: str) -> ir.Node:
+    """A Transpose node. Its perm is made an Attr here: onnx_ir infers the type of a list
+    attribute with Protocol isinstance checks, ~0.05 ms a node (3 of linen_cnn's 4 ms in
+    sink_transposes)."""
+    return ir.node("Transpose", [value], {"perm": ir.AttrInt64s("perm", perm)}, name=name)
 
 
 def _permuted(shape: ir.Shape, perm: list[int]) -> list:
@@ -133,7 +139,7 @@ def _sink_once(graph: ir.Graph, transpose: ir.Node) -> bool:
         consumer.replace_input_with(i, constant)
     consumer.replace_input_with(uses[0].idx, source)
     result = consumer.outputs[0]
-    moved = ir.node("Transpose", [result], {"perm": perm}, name=transpose.name)
+    moved = _transpose(result, perm, transpose.name)
     graph.insert_after(consumer, moved)
     name = result.name
     result.replace_all_uses_with(moved.outputs[0], replace_graph_outputs=True)
