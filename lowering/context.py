@@ -180,6 +180,21 @@ class LoweringContext:
         array = np.asarray(value, dtype=dtype)
         return self._lowering.constant(array)
 
+    def typed(self, value: ir.Value, dtype: ir.DataType, shape: Sequence[int | None]) -> ir.Value:
+        """`value`, made by a rule inside its op, given the type and static shape that ONNX
+        shape inference gives it: the constant folder then need not infer it (~0.2 ms a
+        node). Left untyped where the inference could give less: a dynamic dim (the
+        walker names those), an input of its node not typed with a static shape, or a
+        rank-0 spec standing for a tensor (an elementwise region body)."""
+        if None in shape or self._lowering._elementwise_shapes:
+            return value
+        producer = value.producer()
+        if producer is not None and not all(_static(x) for x in producer.inputs if x is not None):
+            return value
+        value.type = ir.TensorType(dtype)
+        value.shape = ir.Shape(shape)
+        return value
+
     def i64(self, values: Sequence[int] | int) -> ir.Value:
         """An int64 tensor, the type ONNX wants for shapes, axes and indices."""
         return self.const(np.asarray(values, dtype=np.int64))
@@ -242,6 +257,13 @@ class LoweringContext:
     def onnx_function(self, domain: str, op_type: str) -> ir.Function:
         """A function lifted earlier in this conversion."""
         return self._lowering.module.onnx_functions[domain, op_type, ""]
+
+
+def _static(value: ir.Value) -> bool:
+    """Whether a value has a type and a shape of ints only."""
+    shape = value.shape
+    return value.type is not None and shape is not None and \
+        all(type(d) is int for d in shape.dims)
 
 
 def attribute_value(attr: mlir.Attribute) -> Any:

@@ -62,9 +62,9 @@ def _conv(ctx: LoweringContext, lhs: ir.Value, rhs: ir.Value,
     if not out.is_float:
         raise ctx.error(f"convolution of {out.dtype} tensors: ONNX Conv takes floats only")
     if lhs_spec.dtype != out.dtype:  # preferred_element_type: compute in the result type
-        lhs = ctx.b.Cast(lhs, to=out.dtype)
+        lhs = ctx.typed(ctx.b.Cast(lhs, to=out.dtype), out.dtype, lhs_spec.shape)
     if rhs_spec.dtype != out.dtype:
-        rhs = ctx.b.Cast(rhs, to=out.dtype)
+        rhs = ctx.typed(ctx.b.Cast(rhs, to=out.dtype), out.dtype, rhs_spec.shape)
     n = len(numbers.input_spatial_dimensions)
     reversal = ctx.attr("window_reversal", [False] * n)
 
@@ -72,8 +72,8 @@ def _conv(ctx: LoweringContext, lhs: ir.Value, rhs: ir.Value,
                 *numbers.input_spatial_dimensions]
     rhs_perm = [numbers.kernel_output_feature_dimension, numbers.kernel_input_feature_dimension,
                 *numbers.kernel_spatial_dimensions]
-    lhs = _transpose(ctx, lhs, lhs_perm)
-    rhs = _transpose(ctx, rhs, rhs_perm)
+    lhs = _transpose(ctx, lhs, lhs_perm, lhs_spec.shape, out.dtype)
+    rhs = _transpose(ctx, rhs, rhs_perm, rhs_spec.shape, out.dtype)
     if any(reversal):  # window_reversal flips the kernel along those spatial axes
         rhs = _reverse(ctx, rhs, [2 + i for i in range(n) if reversal[i]])
     lhs_shape = [lhs_spec.shape[a] for a in lhs_perm]
@@ -100,7 +100,11 @@ def _conv(ctx: LoweringContext, lhs: ir.Value, rhs: ir.Value,
     # Conv's axis k is output axis out_axes[k]; invert that to get the output's permutation.
     out_axes = [numbers.output_batch_dimension, numbers.output_feature_dimension,
                 *numbers.output_spatial_dimensions]
-    return _transpose(ctx, result, [out_axes.index(a) for a in range(len(out_axes))])
+    # Conv's output shape is the result's, in Conv's layout: as ONNX infers it from typed inputs.
+    conv_shape = [out.shape[a] for a in out_axes]
+    result = ctx.typed(result, out.dtype, conv_shape)
+    return _transpose(ctx, result, [out_axes.index(a) for a in range(len(out_axes))],
+                      conv_shape, out.dtype)
 
 
 def dilate_axes(ctx: LoweringContext, x: ir.Value, shape: Sequence[int | None],
@@ -125,8 +129,12 @@ def crop_negative_padding(ctx: LoweringContext, x: ir.Value, padding: np.ndarray
     return ctx.b.Slice(x, ctx.i64(starts), ctx.i64(ends), ctx.i64([first_axis + i for i in cut]))
 
 
-def _transpose(ctx: LoweringContext, x: ir.Value, perm: list[int]) -> ir.Value:
-    return x if perm == sorted(perm) else ctx.b.Transpose(x, perm=perm)
+def _transpose(ctx: LoweringContext, x: ir.Value, perm: list[int],
+               shape: Sequence[int | None], dtype: ir.DataType) -> ir.Value:
+    """x (of `shape`) transposed by `perm`, typed."""
+    if perm == sorted(perm):
+        return x
+    return ctx.typed(ctx.b.Transpose(x, perm=perm), dtype, [shape[a] for a in perm])
 
 
 def _reverse(ctx: LoweringContext, x: ir.Value, axes: list[int]) -> ir.Value:

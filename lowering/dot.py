@@ -48,9 +48,11 @@ def _dot_general(ctx: LoweringContext, lhs: ir.Value, rhs: ir.Value,
     rhs_contract = list(numbers.rhs_contracting_dimensions)
     lhs_spec, rhs_spec = ctx.operand_specs
     if lhs_spec.dtype != dtype:
-        lhs = ctx.b.Cast(lhs, to=dtype)
+        lhs = ctx.typed(ctx.b.Cast(lhs, to=dtype), dtype, lhs_spec.shape)
     if rhs_spec.dtype != dtype:
-        rhs = ctx.b.Cast(rhs, to=dtype)
+        rhs = ctx.typed(ctx.b.Cast(rhs, to=dtype), dtype, rhs_spec.shape)
+    # Every value made below is typed as ONNX shape inference would type it (ctx.typed).
+    out_shape = ctx.out.shape
     lhs_free = [d for d in range(lhs_spec.rank) if d not in lhs_batch + lhs_contract]
     rhs_free = [d for d in range(rhs_spec.rank) if d not in rhs_batch + rhs_contract]
 
@@ -59,8 +61,8 @@ def _dot_general(ctx: LoweringContext, lhs: ir.Value, rhs: ir.Value,
     if (not lhs_batch and lhs_contract == [lhs_spec.rank - 1] and rhs_spec.rank <= 2
             and len(rhs_contract) == 1):
         if rhs_contract == [1]:
-            rhs = ctx.b.Transpose(rhs, perm=[1, 0])
-        return [ctx.b.MatMul(lhs, rhs)]
+            rhs = ctx.typed(ctx.b.Transpose(rhs, perm=[1, 0]), dtype, rhs_spec.shape[::-1])
+        return [ctx.typed(ctx.b.MatMul(lhs, rhs), dtype, out_shape)]
 
     lhs_shape, rhs_shape = lhs_spec.shape, rhs_spec.shape
     batch = [[(lhs, d)] for d in lhs_batch]
@@ -74,20 +76,23 @@ def _dot_general(ctx: LoweringContext, lhs: ir.Value, rhs: ir.Value,
         # Both operands come transposed, [.., K, M] and [.., N, K]: one Transpose of
         # rhs @ lhs = [.., N, M] replaces a Transpose of each.
         rk = [(rhs, d) for d in rhs_contract]
-        rhs = _to_layout(ctx, rhs, list(range(rhs_spec.rank)), batch + [n, rk], dims)
-        lhs = _to_layout(ctx, lhs, list(range(lhs_spec.rank)), batch + [k, m], dims)
+        rhs = _to_layout(ctx, rhs, list(range(rhs_spec.rank)), batch + [n, rk], dims, dtype)
+        lhs = _to_layout(ctx, lhs, list(range(lhs_spec.rank)), batch + [k, m], dims, dtype)
         nb = len(batch)
-        return [ctx.b.Transpose(ctx.b.MatMul(rhs, lhs), perm=[*range(nb), nb + 1, nb])]
+        sizes = _sizes(batch + [n, m], dims)
+        product = ctx.typed(ctx.b.MatMul(rhs, lhs), dtype, sizes)
+        return [ctx.typed(ctx.b.Transpose(product, perm=[*range(nb), nb + 1, nb]), dtype,
+                          (*sizes[:nb], sizes[nb + 1], sizes[nb]))]
     lhs_perm = lhs_batch + lhs_free + lhs_contract
     rhs_perm = rhs_batch + rhs_contract + rhs_free
     rk = [(rhs, d) for d in rhs_contract]
-    product = ctx.b.MatMul(
-        _to_layout(ctx, lhs, lhs_perm, batch + [m, k], dims),
-        _to_layout(ctx, rhs, rhs_perm, batch + [rk, n], dims),
-    )
+    product = ctx.typed(ctx.b.MatMul(
+        _to_layout(ctx, lhs, lhs_perm, batch + [m, k], dims, dtype),
+        _to_layout(ctx, rhs, rhs_perm, batch + [rk, n], dims, dtype),
+    ), dtype, _sizes(batch + [m, n], dims))
     if len(m) != 1 or len(n) != 1:  # [batch..., M, N] -> [batch..., lhs free..., rhs free...]
         product = ctx.b.Reshape(product, _target(ctx, batch + [[f] for f in m + n], dims))
-    return [product]
+    return [ctx.typed(product, dtype, out_shape)]
 
 
 # A dim of a Reshape target: the product of these (operand, axis) dims, 1 if there are none.
@@ -95,12 +100,14 @@ Factors = list[tuple[ir.Value, int]]
 
 
 def _to_layout(ctx: LoweringContext, x: ir.Value, perm: list[int], target: list[Factors],
-               dims: dict[int, tuple]) -> ir.Value:
+               dims: dict[int, tuple], dtype: ir.DataType) -> ir.Value:
     """x transposed by `perm`, then merged into the groups of `target` if that is a change."""
     if not _is_identity(perm):
-        x = ctx.b.Transpose(x, perm=perm)
+        shape = dims[id(x)]
+        x = ctx.typed(ctx.b.Transpose(x, perm=perm), dtype, [shape[axis] for axis in perm])
     if any(len(group) != 1 for group in target):
-        x = ctx.b.Reshape(x, _target(ctx, target, dims))
+        x = ctx.typed(ctx.b.Reshape(x, _target(ctx, target, dims)), dtype,
+                      _sizes(target, dims))
     return x
 
 
@@ -108,13 +115,19 @@ def _is_identity(perm: list[int]) -> bool:
     return perm == list(range(len(perm)))
 
 
-def _target(ctx: LoweringContext, target: list[Factors], dims: dict[int, tuple]) -> ir.Value:
-    """The int64 Reshape target: constants (and one -1) while at most one dim is dynamic,
-    else each dynamic dim multiplied together from Shape slices of the operands."""
+def _sizes(target: list[Factors], dims: dict[int, tuple]) -> list[int | None]:
+    """The dims of `target`: each group's product, None if one of its factors is dynamic."""
     sizes = []
     for group in target:
         factors = [dims[id(v)][axis] for v, axis in group]
         sizes.append(None if None in factors else math.prod(factors))
+    return sizes
+
+
+def _target(ctx: LoweringContext, target: list[Factors], dims: dict[int, tuple]) -> ir.Value:
+    """The int64 Reshape target: constants (and one -1) while at most one dim is dynamic,
+    else each dynamic dim multiplied together from Shape slices of the operands."""
+    sizes = _sizes(target, dims)
     if sizes.count(None) <= 1:
         return ctx.i64([-1 if s is None else s for s in sizes])
     parts = []

@@ -158,7 +158,7 @@ def sign(ctx: LoweringContext, x: ir.Value) -> list[ir.Value]:
 @lowers("stablehlo.rsqrt")
 def rsqrt(ctx: LoweringContext, x: ir.Value) -> list[ir.Value]:
     """stablehlo.rsqrt -> Reciprocal(Sqrt)."""
-    return [ctx.b.Reciprocal(ctx.b.Sqrt(x))]
+    return [ctx.b.Reciprocal(ctx.typed(ctx.b.Sqrt(x), ctx.out.dtype, ctx.out.shape))]
 
 
 @lowers("stablehlo.cbrt")
@@ -285,9 +285,12 @@ def compare(ctx: LoweringContext, x: ir.Value, y: ir.Value) -> list[ir.Value]:
     op_type, negate = _COMPARISONS[direction]
     if ctx.operand_specs[0].is_bool and direction not in ("EQ", "NE"):
         # ONNX orders numbers only; False < True as 0 < 1.
-        x, y = ctx.b.Cast(x, to=ir.DataType.UINT8), ctx.b.Cast(y, to=ir.DataType.UINT8)
+        x, y = (ctx.typed(ctx.b.Cast(v, to=ir.DataType.UINT8), ir.DataType.UINT8, spec.shape)
+                for v, spec in zip((x, y), ctx.operand_specs))
     result = ctx.b.op(op_type, x, y)
-    return [ctx.b.Not(result) if negate else result]
+    if not negate:
+        return [result]
+    return [ctx.b.Not(ctx.typed(result, ir.DataType.BOOL, ctx.out.shape))]
 
 
 def _total_order_class(ctx: LoweringContext, x: ir.Value) -> ir.Value:
@@ -331,7 +334,8 @@ def select(ctx: LoweringContext, pred: ir.Value, on_true: ir.Value, on_false: ir
 @lowers("stablehlo.clamp")
 def clamp(ctx: LoweringContext, low: ir.Value, x: ir.Value, high: ir.Value) -> list[ir.Value]:
     """stablehlo.clamp -> Min(Max(x, low), high); bounds may be scalars or full tensors."""
-    return [ctx.b.Min(ctx.b.Max(x, low), high)]
+    # Max(x, low) has x's shape, the result's (the bounds broadcast to it).
+    return [ctx.b.Min(ctx.typed(ctx.b.Max(x, low), ctx.out.dtype, ctx.out.shape), high)]
 
 
 @lowers("stablehlo.convert")
@@ -341,7 +345,8 @@ def convert(ctx: LoweringContext, x: ir.Value) -> list[ir.Value]:
     bare Cast is undefined there and wraps in ONNX Runtime)."""
     source, target = ctx.operand_specs[0], ctx.out
     if target.is_bool and not source.is_bool:
-        return [ctx.b.Not(ctx.b.Equal(x, ctx.scalar_like(0, source)))]
+        nonzero = ctx.b.Equal(x, ctx.scalar_like(0, source))
+        return [ctx.b.Not(ctx.typed(nonzero, ir.DataType.BOOL, source.shape))]
     if source.dtype == target.dtype:
         return [ctx.b.Identity(x)]
     if source.is_float and not target.is_float and not target.is_bool:
@@ -352,16 +357,21 @@ def convert(ctx: LoweringContext, x: ir.Value) -> list[ir.Value]:
 def _saturating_float_to_int(ctx: LoweringContext, x: ir.Value, source: TensorSpec,
                              target: TensorSpec) -> ir.Value:
     """Cast of x with NaN -> 0, x >= 2^k -> max, x < min -> min (k: the value bits)."""
-    b = ctx.b
-    float_type = source.np_dtype
+    b, shape = ctx.b, source.shape
+    float_type, compute = source.np_dtype, source.dtype
     if source.dtype == ir.DataType.BFLOAT16:  # exact in float32, which has every kernel
-        x, float_type = b.Cast(x, to=ir.DataType.FLOAT), np.dtype(np.float32)
+        float_type, compute = np.dtype(np.float32), ir.DataType.FLOAT
+        x = ctx.typed(b.Cast(x, to=compute), compute, shape)
     info = np.iinfo(target.np_dtype)
     with np.errstate(over="ignore"):
         upper = float_type.type(2.0 ** (info.bits - (0 if target.is_unsigned else 1)))
         lower = float_type.type(info.min)  # 0 or -2^(bits-1): exact, or -inf in float16
     below_upper = np.nextafter(upper, float_type.type(0))  # the largest float < upper
-    not_nan = b.Where(b.IsNaN(x), ctx.const(float_type.type(0)), x)
-    clamped = b.Max(b.Min(not_nan, ctx.const(below_upper)), ctx.const(lower))
-    return b.Where(b.GreaterOrEqual(x, ctx.const(upper)), ctx.scalar_like(info.max, target),
-                   b.Cast(clamped, to=target.dtype))
+    # Each value below is typed as ONNX shape inference would type it (ctx.typed).
+    is_nan = ctx.typed(b.IsNaN(x), ir.DataType.BOOL, shape)
+    not_nan = ctx.typed(b.Where(is_nan, ctx.const(float_type.type(0)), x), compute, shape)
+    below = ctx.typed(b.Min(not_nan, ctx.const(below_upper)), compute, shape)
+    clamped = ctx.typed(b.Max(below, ctx.const(lower)), compute, shape)
+    too_large = ctx.typed(b.GreaterOrEqual(x, ctx.const(upper)), ir.DataType.BOOL, shape)
+    return b.Where(too_large, ctx.scalar_like(info.max, target),
+                   ctx.typed(b.Cast(clamped, to=target.dtype), target.dtype, shape))

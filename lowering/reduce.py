@@ -96,13 +96,21 @@ def _reduce(ctx: LoweringContext, op_type: str, x: ir.Value, spec: TensorSpec,
     """One ONNX reduction over `dims` (keepdims=0) in a type its kernel accepts."""
     b = ctx.b
     compute = _kernel_type(ctx, op_type, spec.dtype)
-    xc = x if compute == spec.dtype else b.Cast(x, to=compute)
-    result = b.op(op_type, xc, ctx.i64(dims), keepdims=0)
+    xc = x if compute == spec.dtype else ctx.typed(b.Cast(x, to=compute), compute, spec.shape)
+    reduced_shape = _reduced(spec.shape, dims)
+    result = ctx.typed(b.op(op_type, xc, ctx.i64(dims), keepdims=0), compute, reduced_shape)
     if spec.is_float and op_type in ("ReduceMax", "ReduceMin"):
         # stablehlo.maximum/minimum propagate NaN; ORT's kernels only when it comes first.
-        _, any_nan = _nan_mask(ctx, xc, dims)
-        result = b.Where(any_nan, ctx.const(np.array(np.nan, compute.numpy())), result)
+        _, any_nan = _nan_mask(ctx, xc, spec.shape, dims)
+        result = ctx.typed(
+            b.Where(any_nan, ctx.const(np.array(np.nan, compute.numpy())), result),
+            compute, reduced_shape)
     return result if compute == spec.dtype else b.Cast(result, to=spec.dtype)
+
+
+def _reduced(shape: tuple[int | None, ...], dims: list[int]) -> list[int | None]:
+    """The shape left by reducing `dims` away (keepdims=0)."""
+    return [d for axis, d in enumerate(shape) if axis not in dims]
 
 
 def _kernel_type(ctx: LoweringContext, op_type: str, dtype: DT) -> DT:
@@ -115,11 +123,14 @@ def _kernel_type(ctx: LoweringContext, op_type: str, dtype: DT) -> DT:
     return compute
 
 
-def _nan_mask(ctx: LoweringContext, x: ir.Value, dims: list[int]) -> tuple[ir.Value, ir.Value]:
-    """IsNaN(x) as uint8 (ArgMax of it finds the first NaN), and whether `dims` hold one."""
-    mask = ctx.b.Cast(ctx.b.IsNaN(x), to=DT.UINT8)
-    any_nan = ctx.b.ReduceMax(mask, ctx.i64(dims), keepdims=0)
-    return mask, ctx.b.Cast(any_nan, to=DT.BOOL)
+def _nan_mask(ctx: LoweringContext, x: ir.Value, shape: tuple[int | None, ...],
+              dims: list[int]) -> tuple[ir.Value, ir.Value]:
+    """IsNaN(x) as uint8 (ArgMax of it finds the first NaN), and whether `dims` hold one;
+    `shape`: x's shape."""
+    b, reduced = ctx.b, _reduced(shape, dims)
+    mask = ctx.typed(b.Cast(ctx.typed(b.IsNaN(x), DT.BOOL, shape), to=DT.UINT8), DT.UINT8, shape)
+    any_nan = ctx.typed(b.ReduceMax(mask, ctx.i64(dims), keepdims=0), DT.UINT8, reduced)
+    return mask, ctx.typed(b.Cast(any_nan, to=DT.BOOL), DT.BOOL, reduced)
 
 
 def _reduce_logical(ctx: LoweringContext, body: str, x: ir.Value, spec: TensorSpec,
@@ -128,7 +139,10 @@ def _reduce_logical(ctx: LoweringContext, body: str, x: ir.Value, spec: TensorSp
     new last axis and packed back by a BitwiseOr tree (ORT's int64 ReduceSum is inexact)."""
     b = ctx.b
     if spec.is_bool:
-        return b.Cast(_reduce_bits(ctx, body, b.Cast(x, to=DT.UINT8), dims), to=DT.BOOL)
+        bits = ctx.typed(b.Cast(x, to=DT.UINT8), DT.UINT8, spec.shape)
+        reduced = ctx.typed(_reduce_bits(ctx, body, bits, dims), DT.UINT8,
+                            _reduced(spec.shape, dims))
+        return b.Cast(reduced, to=DT.BOOL)
     unsigned = np.dtype(f"uint{spec.np_dtype.itemsize * 8}")  # BitShift takes unsigned only
     shifts = ctx.const(np.arange(unsigned.itemsize * 8, dtype=unsigned))
     u = b.Unsqueeze(b.Cast(x, to=DT.from_numpy(unsigned)), ctx.i64([-1]))
@@ -191,11 +205,14 @@ def _argminmax(ctx: LoweringContext, direction: str, xs, inits) -> list[ir.Value
     value = _reduce(ctx, "ReduceMax" if is_max else "ReduceMin", x, spec, dims)
     arg_op = "ArgMax" if is_max else "ArgMin"
     compute = _kernel_type(ctx, arg_op, spec.dtype)
-    xc = x if compute == spec.dtype else b.Cast(x, to=compute)
-    index = b.op(arg_op, xc, axis=dims[0], keepdims=0, select_last_index=0)
+    xc = x if compute == spec.dtype else ctx.typed(b.Cast(x, to=compute), compute, spec.shape)
+    reduced = _reduced(spec.shape, dims)
+    index = ctx.typed(b.op(arg_op, xc, axis=dims[0], keepdims=0, select_last_index=0),
+                      DT.INT64, reduced)
     if spec.is_float:  # ORT's ArgMax skips NaN unless it comes first; JAX picks the first NaN
-        mask, any_nan = _nan_mask(ctx, xc, dims)
-        index = b.Where(any_nan, b.ArgMax(mask, axis=dims[0], keepdims=0), index)
+        mask, any_nan = _nan_mask(ctx, xc, spec.shape, dims)
+        first_nan = ctx.typed(b.ArgMax(mask, axis=dims[0], keepdims=0), DT.INT64, reduced)
+        index = ctx.typed(b.Where(any_nan, first_nan, index), DT.INT64, reduced)
     return [value, b.Cast(index, to=index_spec.dtype)]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,7 +89,8 @@ def reduce_window(ctx: LoweringContext, *operands: ir.Value) -> list[ir.Value]:
                              [base_dilations[a] for a in pooled], 2, fill)
         folded = crop_negative_padding(ctx, folded, padding[pooled], 2)
         channels = 1 if fold else spec.shape[kept[1]]
-        pooled_result = _pool(ctx, folded, fill, op_type, spec.dtype, window, channels)
+        pooled_result = ctx.typed(_pool(ctx, folded, fill, op_type, spec.dtype, window, channels),
+                                  spec.dtype, _folded_shape(ctx.out.shape, kept, pooled, fold))
         result = _unfold(ctx, pooled_result, x, kept, pooled, fold)
     if not is_constant(init, identity):  # the init value enters every window once
         result = ctx.b.op(op_type, result, init)
@@ -165,15 +167,26 @@ def _fold(ctx: LoweringContext, x: ir.Value, spec: TensorSpec, kept: list[int],
     """Moves the pooled axes last and, if `fold`, merges the kept ones into [P, 1]."""
     perm = kept + pooled
     if perm != sorted(perm):
-        x = ctx.b.Transpose(x, perm=perm)
+        x = ctx.typed(ctx.b.Transpose(x, perm=perm), spec.dtype, [spec.shape[a] for a in perm])
     if fold:
         sizes = [spec.shape[a] for a in pooled]
         if None in sizes:  # the pooled dims as the runtime has them
             target = ctx.b.Concat(ctx.i64([-1, 1]), ctx.b.Shape(x, start=len(kept)), axis=0)
         else:
             target = ctx.i64([-1, 1, *sizes])
-        x = ctx.b.Reshape(x, target)
+        x = ctx.typed(ctx.b.Reshape(x, target), spec.dtype,
+                      _folded_shape(spec.shape, kept, pooled, fold))
     return x
+
+
+def _folded_shape(shape: tuple[int | None, ...], kept: list[int], pooled: list[int],
+                  fold: bool) -> list[int | None]:
+    """`shape` with the pooled axes last and, if `fold`, the kept ones merged into [P, 1]."""
+    if not fold:
+        return [shape[a] for a in kept + pooled]
+    kept_dims = [shape[a] for a in kept]
+    size = None if None in kept_dims else math.prod(kept_dims)
+    return [size, 1, *(shape[a] for a in pooled)]
 
 
 def _unfold(ctx: LoweringContext, x: ir.Value, source: ir.Value, kept: list[int],
