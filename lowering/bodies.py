@@ -72,11 +72,5 @@ def apply_function(ctx: LoweringContext, name: str, args: Sequence[ir.Value],
 
 def function_block(ctx: LoweringContext, name: str) -> mlir.Block | None:
     """The body of the module function `name`."""
-    module = ctx.op.operation
-    while module.parent is not None:
-        module = module.parent
-    for op in module.regions[0].blocks[0].operations:
-        if op.operation.name == "func.func" and \
-                mlir.StringAttr(op.attributes["sym_name"]).value == name:
-            return op.regions[0].blocks[0]
-    return None
+    function = ctx.module_function(name)
+    return function.regions[0].blocks[0] if function is not None else None

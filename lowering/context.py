@@ -229,6 +229,10 @@ class LoweringContext:
         """A typed input value for a subgraph."""
         return ir.Value(name=name, type=ir.TensorType(spec.dtype), shape=ir.Shape(spec.shape))
 
+    def module_function(self, name: str) -> mlir.OpView | None:
+        """The module's `func.func @name`, None if there is none."""
+        return self._lowering.module.functions.get(name)
+
     def inline_function(self, name: str, args: Sequence[ir.Value]) -> list[ir.Value]:
         """Lowers the module's function `name` in place, with `args` for its arguments."""
         return self._lowering.inline_function(name, args, self.scope)
