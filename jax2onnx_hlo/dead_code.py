@@ -15,8 +15,6 @@ from onnx_ir.passes.common import unused_removal
 
 __all__ = ["remove_unused_nodes"]
 
-_SUBGRAPH_ATTRIBUTES = (ir.AttributeType.GRAPH, ir.AttributeType.GRAPHS)
-
 
 def remove_unused_nodes(model: ir.Model) -> int:
     """As `RemoveUnusedNodesPass()(model)`: removes the nodes whose outputs nothing uses,
