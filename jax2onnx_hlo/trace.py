@@ -23,8 +23,8 @@ import numpy as np
 from jax import export as jax_export
 
 from ._mlir import ir as mlir
-from ._mlir import string_attr
 from .errors import ConversionError
+from .module import from_lowering
 
 __all__ = ["DECOMPOSED_CHLO", "TracedProgram", "trace"]
 
@@ -226,14 +226,9 @@ def _lower_as_export(traced: Any, platforms: Sequence[str]) -> mlir.Module:
 def _entry_is_plain(module: mlir.Module, num_args: int) -> bool:
     """@main takes exactly the weights and inputs (jit dropped none; no platform index
     or token) and returns no token."""
-    with module.context:
-        for op in module.body.operations:
-            if (op.operation.name == "func.func"
-                    and string_attr(op.attributes["sym_name"]) == "main"):
-                ftype = mlir.FunctionType(mlir.TypeAttr(op.attributes["function_type"]).value)
-                return (len(ftype.inputs) == num_args
-                        and "!stablehlo.token" not in str(ftype))
-    return False
+    inputs, results = from_lowering(module).signature()
+    return len(inputs) == num_args and not any("!stablehlo.token" in t
+                                               for t in inputs + results)
 
 
 def _as_in_artifact(module: mlir.Module) -> mlir.Module | None:
