@@ -10,6 +10,7 @@ import onnx_ir as ir
 
 from jax2onnx_hlo._mlir import SourceLocation, hlo, source_location
 from jax2onnx_hlo._mlir import ir as mlir
+from jax2onnx_hlo.attributes import attribute
 from jax2onnx_hlo.errors import ConversionError
 
 from .constants import dense_to_numpy
@@ -52,29 +53,13 @@ class OpBuilder:
             _domain,
             op_type,
             inputs,
-            attributes=[_attribute(k, v) for k, v in attributes.items() if v is not None],
+            attributes=[attribute(k, v) for k, v in attributes.items() if v is not None],
             num_outputs=_outputs or 1,
             name=f"{scope}/{op_type}" if scope else op_type,
             metadata_props=ctx.node_metadata(),
         )
         ctx.append_node(node)
         return list(node.outputs) if _outputs is not None else node.outputs[0]
-
-
-def _attribute(name: str, value: Any) -> ir.Attr:
-    """ir.convenience.convert_attribute(name, value), with the common kinds (an int, a float,
-    a string, a non-empty list of ints) made directly: its general path checks runtime
-    Protocols with isinstance, which costs more than the node itself."""
-    kind = type(value)
-    if kind is int or kind is bool:
-        return ir.AttrInt64(name, value)
-    if kind is float:
-        return ir.AttrFloat32(name, value)
-    if kind is str:
-        return ir.AttrString(name, value)
-    if (kind is list or kind is tuple) and value and all(type(x) is int for x in value):
-        return ir.AttrInt64s(name, value)
-    return ir.convenience.convert_attribute(name, value)
 
 
 class LoweringContext:
