@@ -239,7 +239,7 @@ def _as_in_artifact(module: mlir.Module) -> mlir.Module | None:
         chlo = {name for name in _op_names(module) if name.startswith("chlo.")}
         if not chlo <= DECOMPOSED_CHLO:
             return None
-        return _serialization_passes(module.operation.clone())
+        return _serialization_passes(module.operation.clone(), has_chlo=bool(chlo))
 
 
 def _op_names(module: mlir.Module) -> set[str]:
@@ -253,7 +253,7 @@ def _op_names(module: mlir.Module) -> set[str]:
     return names
 
 
-def _serialization_passes(module: mlir.Operation) -> mlir.Module:
+def _serialization_passes(module: mlir.Operation, *, has_chlo: bool) -> mlir.Module:
     """Runs on `module` (a copy: JAX may have cached the original) the passes of a
     jax.export artifact's serialization that change a module without those CHLO ops: the
     CHLO decomposition, the expansion of complex math (exp, log, sqrt of complex numbers),
@@ -273,6 +273,12 @@ def _serialization_passes(module: mlir.Operation) -> mlir.Module:
     expand = f"stablehlo-compatibility-expander{{target={target}}}"
     legalize = "func.func(chlo-legalize-to-stablehlo)"
     complex_math = "func.func(stablehlo-complex-math-expander)"
-    passmanager.PassManager.parse(
-        f"builtin.module({expand},{legalize},{complex_math},{expand},{legalize})").run(module)
+    passes = [expand, legalize, complex_math, expand, legalize]
+    if not has_chlo:
+        # The CHLO decomposition has nothing to convert (a dialect conversion leaves legal
+        # ops as they are), and the first expander's pattern driver has folded what the
+        # later drivers would: only the complex-math expansion can still change the module
+        # (BERT-base: 3 ms instead of 13).
+        passes = [expand, complex_math]
+    passmanager.PassManager.parse(f"builtin.module({','.join(passes)})").run(module)
     return module.opview
