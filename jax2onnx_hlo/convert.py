@@ -354,7 +354,7 @@ class FunctionLowering:
         for i, value in enumerate(results):
             # Made here: by this rule, or by an earlier op's that the rule passes through
             # (optimization_barrier, a no-op reshape), which is renamed after this op.
-            if id(value.producer()) in self._made:  # type and name it
+            if id(value.producer()) in self._made and not ctx.result_types_kept:  # type, name
                 mlir_spec = ctx.result_spec(i)
                 spec = onnx_spec(mlir_spec)  # complex: a float [..., 2] pair
                 value.type = ir.TensorType(spec.dtype)

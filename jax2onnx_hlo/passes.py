@@ -129,7 +129,14 @@ def shrink_splat_constants(graph: ir.Graph, weight_names: set[str]) -> int:
     by a scalar where it feeds a broadcasting op whose other inputs give the output shape,
     so that a batch-sized copy is not stored; returns the count of replaced uses."""
     count = 0
+    # (dtype, bytes) -> a scalar constant to share: one made here, or one already there
+    # (a broadcast that its users did themselves left its scalar as it was).
     scalars: dict[tuple, ir.Value] = {}
+    for value in graph.initializers.values():
+        tensor = value.const_value
+        if tensor is not None and tensor.shape.dims == () and not value.is_graph_input() \
+                and not _from_weight(value, weight_names):
+            scalars.setdefault((tensor.dtype.numpy().str, tensor.tobytes()), value)
     for value in list(graph.initializers.values()):
         if value.is_graph_input() or value.const_value is None or _from_weight(value, weight_names):
             continue

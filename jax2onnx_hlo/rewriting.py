@@ -8,12 +8,14 @@ applies the same rules in the same order with the same effect, trying at each no
 those whose root op type is the node's (and the few it cannot index: multi-output
 patterns, custom matchers, op type prefixes) and whose root's inputs (and theirs, in
 turn) come from the op types the pattern names there, or are constants of the shape it
-names (`Mul(x, 1)`).
+names (`Mul(x, 1)`). One difference: a 0 or 1 in a pattern matches that value only, not
+any value within onnxscript's tolerance (see _requirements).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import onnx_ir as ir
 import onnxscript.optimizer
@@ -38,8 +40,8 @@ def _root_op_type(rule: pattern.RewriteRule) -> str | None:
 
 
 # (input position, what the input must be): the output of an op of this type whose own
-# inputs meet these requirements, or a constant of this shape
-_Requirement = tuple[int, "tuple[str, tuple[_Requirement, ...]] | tuple[int, ...]"]
+# inputs meet these requirements, or a constant of this shape and these values
+_Requirement = tuple[int, "tuple[str, tuple[_Requirement, ...]] | tuple[tuple[int, ...], Any]"]
 
 
 def _input_requirements(rule: pattern.RewriteRule) -> tuple[_Requirement, ...]:
@@ -52,7 +54,11 @@ def _input_requirements(rule: pattern.RewriteRule) -> tuple[_Requirement, ...]:
 def _requirements(node_pattern: _pattern_ir.NodePattern) -> tuple[_Requirement, ...]:
     """Where the pattern takes a node's output (not a choice or a variable), the output of
     an op of that type, recursively; where it takes a constant, a constant of its shape (a
-    scalar, or a list's length), which onnxscript's matcher checks before the value."""
+    scalar, or a list's length), and where that is a scalar 0 or 1, exactly that value.
+    onnxscript's matcher compares values within a tolerance (abs 1e-8, rel 1e-5), right
+    for a fused op's coefficients (Gelu's 0.044715), wrong for an identity element: its
+    no-op rule Add(x, 0) took isclose's atol of 1e-8 for a 0 and dropped it, and
+    Mul(x, 1) would drop a 1.000001."""
     required: list[_Requirement] = []
     for position, value in enumerate(node_pattern.inputs):
         if type(value) is _pattern_ir.NodeOutputPattern:
@@ -61,7 +67,9 @@ def _requirements(node_pattern: _pattern_ir.NodePattern) -> tuple[_Requirement, 
                 required.append((position, (producer.op.value(), _requirements(producer))))
         elif type(value) is _pattern_ir.Constant:
             constant = value.value
-            required.append((position, (len(constant),) if isinstance(constant, list) else ()))
+            shape = (len(constant),) if isinstance(constant, list) else ()
+            exact = None if isinstance(constant, list) or constant not in (0, 1) else constant
+            required.append((position, (shape, exact)))
     return tuple(required)
 
 
@@ -77,8 +85,12 @@ def _may_match(node: ir.Node, required: tuple[_Requirement, ...]) -> bool:
             if (producer is None or producer.op_type != op_type
                     or not _may_match(producer, producer_requirements)):
                 return False
-        elif value.const_value is None or value.const_value.shape.dims != requirement:
-            return False
+        else:
+            shape, constant = requirement
+            tensor = value.const_value
+            if tensor is None or tensor.shape.dims != shape or (
+                    constant is not None and tensor.numpy() != constant):
+                return False
     return True
 
 

@@ -77,6 +77,7 @@ class LoweringContext:
         self._source: str | None = None  # the node metadata's source, "" for none
         self._operand_specs: list[TensorSpec] | None = None
         self._result_specs: list[TensorSpec] | None = None
+        self.result_types_kept = False  # see keep_result_types
 
     @property
     def b(self) -> OpBuilder:
@@ -179,6 +180,12 @@ class LoweringContext:
         value.type = ir.TensorType(dtype)
         value.shape = ir.Shape(shape)
         return value
+
+    def keep_result_types(self) -> None:
+        """The walker is to leave the types and names of the values the rule returns as they
+        are, not give them the op's result types: a rule returns a value of another shape
+        only where every user of the result takes it as well (broadcast_in_dim)."""
+        self.result_types_kept = True
 
     def i64(self, values: Sequence[int] | int) -> ir.Value:
         """An int64 tensor, the type ONNX wants for shapes, axes and indices."""

@@ -46,6 +46,29 @@ def test_where_with_expanded_scalar_branch():
     check_against_jax(lambda x: jnp.where(x > 0, 1.0, np.float32(-1)), [random_array((5, 3))])
 
 
+@pytest.mark.parametrize("constant,kept", [(1e-8, True), (-1e-9, True), (0.0, False)])
+def test_adding_a_tiny_constant_is_not_a_no_op(constant, kept):
+    """onnxscript's no-op rule Add(x, 0) matches within a tolerance of 1e-8: isclose's atol
+    (1e-8) went missing. Only an exact 0 (or 1 for Mul) is an identity element here."""
+    model = check_against_jax(lambda x: x + np.float32(constant), [random_array((3, 4))])
+    assert ("Add" in [n.op_type for n in model.graph.node]) is kept
+    check_against_jax(lambda x, y: jnp.isclose(x, y),
+                      [random_array((3, 8)), random_array((3, 8), seed=1)])
+
+
+@pytest.mark.parametrize("fn,expands", [
+    (lambda x, b: x + b, 0),  # a bias: Add broadcasts it
+    (lambda x, b: x - jnp.mean(x, axis=-1, keepdims=True) * b, 0),
+    # both operands broadcast: one of them must have the full shape
+    (lambda x, b: jnp.broadcast_to(b, x.shape) * jnp.broadcast_to(b, x.shape) + x, 1),
+    (lambda x, b: jnp.maximum(x, jnp.broadcast_to(b, x.shape)), 1),  # max's -0.0 fix uses it
+    (lambda x, b: jnp.sin(jnp.broadcast_to(b, x.shape)), 1),  # sin of the full shape
+])
+def test_broadcasts_that_users_do_themselves_build_no_expand(fn, expands):
+    model = check_against_jax(fn, [random_array((2, 3, 4)), random_array((4,), seed=1)])
+    assert [n.op_type for n in model.graph.node].count("Expand") == expands
+
+
 def test_transposes_sink_through_bias_and_relu_and_cancel():
     """NHWC convs lower to Transpose/Conv/Transpose; between two convs the pair around
     bias + relu cancels once the Transpose moves below them."""
