@@ -133,54 +133,72 @@ def ort_session(model: onnx.ModelProto) -> ort.InferenceSession:
     return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
 
 
-CONVERT_REPEATS = 3
+CONVERT_REPEATS = 5
 
 
 def specs_of(inputs: Sequence[np.ndarray]) -> list[jax.ShapeDtypeStruct]:
     return [jax.ShapeDtypeStruct(x.shape, x.dtype) for x in inputs]
 
 
-def measure_converter(convert: Callable[[list[jax.ShapeDtypeStruct]], onnx.ModelProto],
-                      model: Any, make_inputs: Callable[[int], list[np.ndarray]],
-                      repeats: int = CONVERT_REPEATS) -> dict[str, Any]:
-    """Conversion (at batch 8) time, memory and size; ORT latency per batch; max abs diff.
+def measure_converters(converters: dict[str, Callable[[list[jax.ShapeDtypeStruct]],
+                                                       onnx.ModelProto]],
+                       model: Any, make_inputs: Callable[[int], list[np.ndarray]],
+                       repeats: int = CONVERT_REPEATS) -> dict[str, dict[str, Any]]:
+    """Per converter: conversion (at batch 8) time, memory and size; ORT latency per batch;
+    max abs diff; or the error it raised.
 
-    Both converters get the same ShapeDtypeStructs and return a ModelProto with the
-    weights inside. Batch 1 is converted first, so the batch-8 conversions are warm (imports,
-    JAX's caches of the model's primitives); convert_s is the median of `repeats` of them,
-    the peak memory that of the first.
+    Every converter gets the same ShapeDtypeStructs and returns a ModelProto with the
+    weights inside. Each first converts at every batch (batch 1 first, so that the timed
+    conversions are warm: imports, JAX's caches of the model's primitives), which gives the
+    peak memory (of the batch-8 conversion), the graph and the ORT numbers. Then the timed
+    batch-8 conversions alternate between the converters (A B, B A, A B, ...) and convert_s
+    is the median of each one's `repeats`: a large model's conversion time is mostly the
+    copy of its weights into the protobuf, whose speed depends on whether the allocator
+    has freed memory at hand (that the previous conversion left) or must fault in fresh
+    pages, so neither converter may always run after the other.
     """
-    result: dict[str, Any] = {}
     jax_fn = jitted(model)
+    results: dict[str, dict[str, Any]] = {name: {} for name in converters}
     for batch in BATCHES:
         inputs = make_inputs(batch)
         specs = specs_of(inputs)
-        gc.collect()
-        with PeakRSS() as memory:
+        for name, convert in converters.items():
+            result = results[name]
+            if "error" in result:
+                continue
+            gc.collect()
+            try:
+                with PeakRSS() as memory:
+                    proto = convert(specs)
+            except Exception as e:  # a benchmark reports a failing converter and goes on
+                result["error"] = f"{type(e).__name__}: {str(e)[:300]}"
+                continue
+            if batch == BATCHES[-1]:
+                result.update(convert_peak_mb=memory.delta / 2**20, nodes=node_count(proto),
+                              file_mb=proto.ByteSize() / 2**20)
+            session = ort_session(proto)
+            feeds = dict(zip([i.name for i in session.get_inputs()], inputs))
+            result[f"ort_ms_b{batch}"] = median_latency_ms(partial(session.run, None, feeds))
+            if batch == BATCHES[-1]:
+                got = session.run(None, feeds)
+                want = _block(jax_fn(*inputs))
+                result["max_abs_diff"] = max(float(np.max(np.abs(g.astype(np.float64) - w)))
+                                             for g, w in zip(got, want))
+            del session, proto
+    working = [name for name in converters if "error" not in results[name]]
+    specs = specs_of(make_inputs(BATCHES[-1]))
+    times: dict[str, list[float]] = {name: [] for name in working}
+    for round_ in range(repeats):
+        for name in working if round_ % 2 == 0 else working[::-1]:
+            gc.collect()
             start = time.perf_counter()
-            proto = convert(specs)
-            seconds = time.perf_counter() - start
-        if batch == BATCHES[-1]:
-            times = [seconds]
-            for _ in range(repeats - 1):
-                del proto
-                gc.collect()
-                start = time.perf_counter()
-                proto = convert(specs)
-                times.append(time.perf_counter() - start)
-            result.update(convert_s=statistics.median(times), convert_runs_s=times,
-                          convert_peak_mb=memory.delta / 2**20,
-                          nodes=node_count(proto), file_mb=proto.ByteSize() / 2**20)
-        session = ort_session(proto)
-        feeds = dict(zip([i.name for i in session.get_inputs()], inputs))
-        result[f"ort_ms_b{batch}"] = median_latency_ms(partial(session.run, None, feeds))
-        if batch == BATCHES[-1]:
-            got = session.run(None, feeds)
-            want = _block(jax_fn(*inputs))
-            result["max_abs_diff"] = max(float(np.max(np.abs(g.astype(np.float64) - w)))
-                                         for g, w in zip(got, want))
-        del session, proto
-    return result
+            proto = converters[name](specs)
+            times[name].append(time.perf_counter() - start)
+            del proto
+    for name in working:
+        results[name].update(convert_s=statistics.median(times[name]),
+                             convert_runs_s=times[name])
+    return results
 
 
 def measure_model(name: str, tiny: bool, opset: int = 23) -> dict[str, Any]:
@@ -191,15 +209,21 @@ def measure_model(name: str, tiny: bool, opset: int = 23) -> dict[str, Any]:
         inputs = make_inputs(batch)
         row[f"jax_ms_b{batch}"] = median_latency_ms(partial(_run_jax, jax_fn, inputs))
     row["params_m"] = sum(np.size(x) for x in _weights(model)) / 1e6
-    try:
-        row.update(measure_converter(lambda specs: to_onnx(model, specs, opset=opset), model,
-                                     make_inputs))
+    converters = {"jax2onnx_hlo": lambda specs: to_onnx(model, specs, opset=opset)}
+    if importlib.util.find_spec("jax2onnx") is not None:
+        import jax2onnx
+
+        converters["jax2onnx"] = lambda specs: jax2onnx.to_onnx(model, specs)
+    measured = measure_converters(converters, model, make_inputs)
+    row.update(measured["jax2onnx_hlo"])
+    if "error" not in row:
         for batch in BATCHES:
             row[f"ort_over_jax_b{batch}"] = row[f"ort_ms_b{batch}"] / row[f"jax_ms_b{batch}"]
-    except Exception as e:  # a benchmark reports a failing model and goes on
-        row["error"] = f"{type(e).__name__}: {str(e)[:300]}"
-    if importlib.util.find_spec("jax2onnx") is not None:
-        row["jax2onnx"] = _measure_jax2onnx(model, make_inputs, row)
+    if "jax2onnx" in measured:
+        other = row["jax2onnx"] = measured["jax2onnx"]
+        if "convert_s" in row and "convert_s" in other:
+            other["convert_speedup"] = other["convert_s"] / row["convert_s"]
+            other["nodes_ratio"] = row["nodes"] / other["nodes"]
     return row
 
 
@@ -210,22 +234,6 @@ def _weights(model: Any) -> list[Any]:
     leaves = jax.tree_util.tree_leaves([c.cell_contents for c in closure
                                         if not callable(c.cell_contents)])
     return leaves or [x for x in jax.tree_util.tree_leaves(model) if hasattr(x, "shape")]
-
-
-def _measure_jax2onnx(model: Any, make_inputs, row: dict[str, Any]) -> dict[str, Any]:
-    import jax2onnx
-
-    def convert(specs):
-        return jax2onnx.to_onnx(model, specs)
-
-    try:
-        other = measure_converter(convert, model, make_inputs)
-    except Exception as e:
-        return {"error": f"{type(e).__name__}: {str(e)[:300]}"}
-    if "convert_s" in row:
-        other["convert_speedup"] = other["convert_s"] / row["convert_s"]
-        other["nodes_ratio"] = row["nodes"] / other["nodes"]
-    return other
 
 
 def run_zoo(names: Sequence[str], tiny: bool, log: Callable[[str], None] = print,
