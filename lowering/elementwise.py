@@ -95,8 +95,9 @@ def remainder(ctx: LoweringContext, x: ir.Value, y: ir.Value) -> list[ir.Value]:
 @lowers("stablehlo.maximum")
 def maximum(ctx: LoweringContext, x: ir.Value, y: ir.Value) -> list[ir.Value]:
     """stablehlo.maximum -> Max; for floats max(-0.0, +0.0) is +0.0 either way round, as in
-    XLA (ONNX Runtime's Max returns its first operand on that tie): + 0.0 where an operand
-    has its sign bit clear, + -0.0 (no change) elsewhere."""
+    XLA (ONNX Runtime's Max of two tensors returns its first operand on that tie, of a
+    tensor and a +0.0 constant the +0.0): + 0.0 where an operand has its sign bit clear,
+    + -0.0 (no change) elsewhere."""
     return [_ordered_zeros(ctx, "Max", x, y)]
 
 
@@ -128,9 +129,12 @@ def _ordered_zeros(ctx: LoweringContext, op_type: str, x: ir.Value, y: ir.Value)
     if any(not (c == 0).any() for c in constants):
         return result  # a zero result then comes from the other operand alone: it is right
     is_max = op_type == "Max"
+    if is_max and any((~np.signbit(c)).all() for c in constants):
+        # relu, max(x, +0.0): ONNX Runtime's Max with a +0.0 constant gives +0.0 for -0.0
+        # (tests/lowering/test_jnp_table.py: relu_negzero_signbit); a `+ 0.0` to make sure
+        # would go anyway: onnxscript's no-op rule removes it, as XLA's simplifier does.
+        return result
     zero = ctx.scalar_like(0, spec)
-    if is_max and any((~np.signbit(c)).all() for c in constants):  # relu: max(x, 0.0)
-        return b.Add(result, zero)
     # The operand whose sign decides: max picks +0.0 if either has a clear sign bit, min
     # picks -0.0 if either has a set one. 1/v keeps the sign of v, zeros included; an
     # infinite v (1/v = 0) cannot meet a zero result.

@@ -61,7 +61,8 @@ def test_adding_a_tiny_constant_is_not_a_no_op(constant, kept):
     (lambda x, b: x - jnp.mean(x, axis=-1, keepdims=True) * b, 0),
     # both operands broadcast: one of them must have the full shape
     (lambda x, b: jnp.broadcast_to(b, x.shape) * jnp.broadcast_to(b, x.shape) + x, 1),
-    (lambda x, b: jnp.maximum(x, jnp.broadcast_to(b, x.shape)), 1),  # max's -0.0 fix uses it
+    (lambda x, b: jnp.maximum(x, jnp.broadcast_to(b, x.shape)), 0),  # with max's -0.0 fix
+    (lambda x, b: jnp.minimum(jnp.broadcast_to(b, x.shape), x - 0.5), 0),
     (lambda x, b: jnp.sin(jnp.broadcast_to(b, x.shape)), 1),  # sin of the full shape
 ])
 def test_broadcasts_that_users_do_themselves_build_no_expand(fn, expands):

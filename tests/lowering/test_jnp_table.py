@@ -280,6 +280,8 @@ MATH = [
       np.array([[0.0, 0.0, -0.0, -0.0, -INF, INF]], f32)]),
     ("copysign_negzero", jnp.copysign, [X, np.broadcast_to(FINITE_SPECIAL[1, :5], (4, 5))]),
     ("signbit_negzero", jnp.signbit, [SPECIAL]),
+    ("relu_negzero_signbit", lambda x: jnp.signbit(jax.nn.relu(x)), [SPECIAL]),
+    ("maximum_zero_negzero_signbit", lambda x: jnp.signbit(jnp.maximum(0.0, x)), [SPECIAL]),
     ("sign_special", jnp.sign, [SPECIAL]),
     ("round_half_even", jnp.round, [np.array([[0.5, 1.5, 2.5, -0.5, -1.5, 2.4999998]], f32)]),
     ("round_decimals", lambda x: jnp.round(x, 2), [X]),
