@@ -185,7 +185,8 @@ def _random_input(type_proto, seed: int) -> np.ndarray:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from .convert import ModuleLowering, unsupported_ops
+    from .convert import ModuleLowering
+    from .support import unsupported_ops
 
     loaded = _load(args.input)
     arg_types, result_types = loaded.signature()

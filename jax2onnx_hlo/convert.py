@@ -9,7 +9,7 @@ after the JAX scope that produced them.
 from __future__ import annotations
 
 import contextlib
-from collections import ChainMap, Counter
+from collections import ChainMap
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -17,53 +17,19 @@ import numpy as np
 import onnx
 import onnx_ir as ir
 
-from jax2onnx_hlo.lowering import CUSTOM_CALL, Rule, rule_for
-from jax2onnx_hlo.lowering.complex import complex_rule_for
-from jax2onnx_hlo.lowering.context import LoweringContext, attribute_value
-from jax2onnx_hlo.lowering.refusals import COMPLEX, refusal_for
+from jax2onnx_hlo.lowering import Rule
+from jax2onnx_hlo.lowering.context import LoweringContext
 from jax2onnx_hlo.lowering.types import TensorSpec, onnx_spec, tensor_spec
 
-from ._mlir import (
-    SourceLocation,
-    conversion_caches,
-    hlo,
-    memoized,
-    source_location,
-    string_attr,
-    symbol_ref,
-)
+from ._mlir import SourceLocation, conversion_caches, memoized, string_attr
 from ._mlir import ir as mlir
+from .dim_names import merged_shape, named_from_operands
 from .errors import ConversionError
-from .functions import MARKER, FunctionDomains
+from .functions import FunctionDomains
+from .rule_selection import STRUCTURAL_OPS, rule_key, select_rule
+from .support import check_supported
 
-__all__ = ["GraphInput", "ModuleLowering", "rule_key", "unsupported_ops"]
-
-# Ops the walker handles itself rather than through a rule.
-_STRUCTURAL = {"func.return", "stablehlo.return"}
-COMPOSITE = "stablehlo.composite"
-
-
-def rule_key(op: mlir.OpView) -> str:
-    """The registry key of an op: its name, or `stablehlo.custom_call@<target>`."""
-    name = op.operation.name
-    if name == CUSTOM_CALL:
-        return f"{name}@{string_attr(op.attributes['call_target_name'])}"
-    return name
-
-
-def _composite_rule_name(op: mlir.OpView) -> str:
-    return string_attr(op.attributes["name"])
-
-
-def select_rule(op: mlir.OpView) -> tuple[str, Rule | None]:
-    """The registry key of an op and its rule: from the complex registry when the op has a
-    complex operand or result (lowering/complex.py), else from the ordinary one. A
-    composite with a rule of its own (chlo.erf) is keyed by its name."""
-    lookup = complex_rule_for if _touches_complex(op) else rule_for
-    key = rule_key(op)
-    if op.operation.name == COMPOSITE and lookup(_composite_rule_name(op)):
-        key = _composite_rule_name(op)
-    return key, lookup(key)
+__all__ = ["GraphInput", "ModuleLowering", "ir_version_for", "rule_key"]
 
 
 def _short_scope(location: SourceLocation) -> str:
@@ -327,7 +293,7 @@ class FunctionLowering:
         try:
             for op in block.operations:
                 name = op.operation.name
-                if name in _STRUCTURAL:
+                if name in STRUCTURAL_OPS:
                     return [env[v] for v in op.operands]
                 results = self._lower_op(op, [env[v] for v in op.operands])
                 for mlir_result, value in zip(op.results, results):
@@ -359,7 +325,7 @@ class FunctionLowering:
                 spec = onnx_spec(mlir_spec)  # complex: a float [..., 2] pair
                 value.type = ir.TensorType(spec.dtype)
                 if None in spec.shape:
-                    value.shape = _named_from_operands(op, _merged_shape(value.shape, spec),
+                    value.shape = named_from_operands(op, merged_shape(value.shape, spec),
                                                        operands, mlir_spec.rank)
                 else:  # static: nothing to keep from the rule's shape, nothing to name
                     value.shape = ir.Shape(spec.shape)
@@ -403,168 +369,6 @@ def _record_line(key: str, op: mlir.OpView, location: SourceLocation) -> str:
     results = ", ".join(_type_str(r.type) for r in op.results)
     where = f"{location.file}:{location.line}" if location.file else "unknown"
     return "\t".join((key, f"({operands})", f"({results})", where, location.scope))
-
-
-# Elementwise ops whose operands of the result's rank have exactly the result's shape (the
-# spec's SameOperandsAndResultShape; select and clamp may take rank-0 operands).
-_SAME_SHAPE_OPS = frozenset(f"stablehlo.{name}" for name in (
-    "add subtract multiply divide remainder power maximum minimum atan2 and or xor "
-    "shift_left shift_right_logical shift_right_arithmetic compare select clamp abs negate "
-    "sign exponential exponential_minus_one log log_plus_one logistic sqrt rsqrt cbrt sine "
-    "cosine tan tanh floor ceil round_nearest_even round_nearest_afz is_finite not convert "
-    "popcnt count_leading_zeros"
-).split())
-
-
-def _named_from_operands(op: mlir.OpView, shape: ir.Shape,
-                         operands: Sequence[ir.Value], rank: int) -> ir.Shape:
-    """Names a result's unknown dims after the operand dims they equal by the op's
-    definition (same-shape elementwise ops, transpose, dot_general, reduce, convolution's
-    batch):
-    named dims let the passes prove that an Expand is redundant. `rank`: the MLIR rank
-    (a complex value has one more ONNX axis, the trailing pair, which stays as it is)."""
-    dims = list(shape)
-    if all(isinstance(d, int) or d.value is not None for d in dims[:rank]):
-        return shape  # nothing to name
-    sources = _dim_sources(op, rank)
-    if sources is None:
-        return shape
-    for axis, dim in enumerate(dims[:rank]):
-        if isinstance(dim, int) or dim.value is not None:
-            continue
-        for operand_index, operand_axis in sources[axis]:
-            known = operands[operand_index].shape if operand_index < len(operands) else None
-            if known is not None and operand_axis < len(known) and \
-                    isinstance(known[operand_axis], ir.SymbolicDim) and \
-                    known[operand_axis].value is not None:
-                dims[axis] = known[operand_axis]
-                break
-    return ir.Shape(dims)
-
-
-def _dim_sources(op: mlir.OpView, rank: int) -> list[list[tuple[int, int]]] | None:
-    """For each result axis, the (operand, axis) pairs of equal size, or None."""
-    name = op.operation.name
-    operand_ranks = [len(tensor_spec(v.type).shape) for v in op.operands]
-    if name in _SAME_SHAPE_OPS:
-        return [[(i, axis) for i, r in enumerate(operand_ranks) if r == rank]
-                for axis in range(rank)]
-    if name == "stablehlo.transpose":
-        return [[(0, p)] for p in attribute_value(op.attributes["permutation"])]
-    if name == "stablehlo.dot_general":
-        numbers = hlo.DotDimensionNumbers(op.attributes["dot_dimension_numbers"])
-        lhs_batch = list(numbers.lhs_batching_dimensions)
-        lhs_used = lhs_batch + list(numbers.lhs_contracting_dimensions)
-        rhs_used = list(numbers.rhs_batching_dimensions) + list(numbers.rhs_contracting_dimensions)
-        order = [(0, a) for a in lhs_batch]
-        order += [(0, a) for a in range(operand_ranks[0]) if a not in lhs_used]
-        order += [(1, a) for a in range(operand_ranks[1]) if a not in rhs_used]
-        return [[pair] for pair in order] if len(order) == rank else None
-    if name == "stablehlo.reduce":  # the axes not reduced keep their size, in order
-        reduced = set(attribute_value(op.attributes["dimensions"]))
-        kept = [a for a in range(operand_ranks[0]) if a not in reduced]
-        return [[(0, a)] for a in kept] if len(kept) == rank else None
-    if name == "stablehlo.reduce_window":  # axes the window leaves alone keep their size
-        window = attribute_value(op.attributes["window_dimensions"])
-        strides = _int_list(op, "window_strides", rank)
-        padding = np.zeros((rank, 2), np.int64) if "padding" not in op.attributes else \
-            np.asarray(attribute_value(op.attributes["padding"])).reshape(rank, 2)
-        return [[(0, a)] if window[a] == 1 and strides[a] == 1 and not padding[a].any()
-                and _int_list(op, "base_dilations", rank)[a] == 1 else []
-                for a in range(rank)]
-    if name == "stablehlo.convolution":
-        numbers = hlo.ConvDimensionNumbers(op.attributes["dimension_numbers"])
-        sources: list[list[tuple[int, int]]] = [[] for _ in range(rank)]
-        sources[numbers.output_batch_dimension] = [(0, numbers.input_batch_dimension)]
-        return sources
-    return None
-
-
-def _int_list(op: mlir.OpView, name: str, rank: int) -> list[int]:
-    return list(attribute_value(op.attributes[name])) if name in op.attributes else [1] * rank
-
-
-def _merged_shape(known: ir.Shape | None, spec: TensorSpec) -> ir.Shape:
-    """The MLIR shape, keeping symbolic dims a rule already derived for dynamic axes."""
-    if known is None or len(known) != spec.rank:
-        return ir.Shape(spec.shape)
-    return ir.Shape([d if d is not None else known[i] for i, d in enumerate(spec.shape)])
-
-
-# ---- the up-front scan for unsupported ops --------------------------------------------
-
-
-def unsupported_ops(module: ModuleLowering) -> dict[str, tuple[int, SourceLocation]]:
-    """Every op reachable from the entry function without a rule: key -> (count, first loc)."""
-    counts: Counter[str] = Counter()
-    first: dict[str, SourceLocation] = {}
-    visited: set[str] = set()
-
-    def scan_function(name: str, caller: SourceLocation | None) -> None:
-        if name in visited or name not in module.functions:
-            return
-        visited.add(name)
-        scan_region(module.functions[name].regions[0], caller)
-
-    def scan_region(region: mlir.Region, caller: SourceLocation | None) -> None:
-        for block in region.blocks:
-            for op in block.operations:
-                scan_op(op, caller)
-
-    def scan_op(op: mlir.OpView, caller: SourceLocation | None) -> None:
-        name = op.operation.name
-        if name in _STRUCTURAL:
-            return
-        key, rule = module.rule_of(op)
-        # An @onnx_function body is lowered, not replaced: its ops need rules too.
-        if name == COMPOSITE and key not in (COMPOSITE, MARKER):
-            return  # a composite with a rule of its own
-        if name == COMPOSITE:
-            scan_function(symbol_ref(op.attributes["decomposition"]), _site(op, caller))
-        elif name == "func.call":
-            scan_function(symbol_ref(op.attributes["callee"]), _site(op, caller))
-        elif rule is None:
-            key = f"{key} {COMPLEX}" if _touches_complex(op) else key
-            counts[key] += 1
-            first.setdefault(key, _site(op, caller))
-        for region in op.regions:
-            scan_region(region, _site(op, caller))
-
-    scan_function(string_attr(module.entry.attributes["sym_name"]), None)
-    return {k: (counts[k], first[k]) for k in sorted(counts)}
-
-
-def _site(op: mlir.OpView, caller: SourceLocation | None) -> SourceLocation:
-    """Where an op comes from; ops in private functions often lack a file location: then
-    the call site's."""
-    location = source_location(op.location)
-    return caller if location.file is None and caller is not None else location
-
-
-def check_supported(module: ModuleLowering) -> None:
-    missing = unsupported_ops(module)
-    if not missing:
-        return
-    lines = []
-    for key, (count, loc) in missing.items():
-        reason = refusal_for(key)
-        lines.append(f"  {key} x{count}, first at {loc}" + (f": {reason}" if reason else ""))
-    raise ConversionError(
-        f"{len(missing)} StableHLO op(s) in this program have no ONNX lowering:\n"
-        + "\n".join(lines)
-        + "\nRewrite the code that produces them, or open an issue with this message. "
-        "`jax2onnx-hlo inspect` lists the ops of a saved module."
-    )
-
-
-def _touches_complex(op: mlir.OpView) -> bool:
-    return any(_is_complex(v.type) for v in op.operands) or \
-        any(_is_complex(r.type) for r in op.results)
-
-
-def _is_complex(mlir_type: mlir.Type) -> bool:
-    """Whether a type has complex elements, memoized while a conversion runs."""
-    return memoized("is_complex", mlir_type, lambda: "complex<" in str(mlir_type))
 
 
 def _type_str(mlir_type: mlir.Type) -> str:

@@ -35,6 +35,7 @@ from ._mlir import (
 )
 from ._mlir import ir as mlir
 from .errors import ConversionError
+from .rule_selection import STRUCTURAL_OPS, rule_key
 
 __all__ = ["StableHLOModule", "UnreadableModuleError", "from_lowering", "load_exported",
            "load_module"]
@@ -124,11 +125,9 @@ class StableHLOModule:
 
     def op_counts(self) -> Counter[str]:
         """How often each op occurs in the functions reachable from the entry."""
-        from .convert import rule_key
-
         with self.context:
             return Counter(rule_key(op) for op in self._reachable_ops()
-                           if op.operation.name not in ("func.return", "stablehlo.return"))
+                           if op.operation.name not in STRUCTURAL_OPS)
 
     def _reachable_ops(self) -> Iterator[mlir.OpView]:
         pending, seen = [self.entry], set()

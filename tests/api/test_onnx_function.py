@@ -7,7 +7,7 @@ import onnx
 import pytest
 from flax import nnx
 
-from jax2onnx_hlo import ConversionError, convert, onnx_function, to_onnx
+from jax2onnx_hlo import ConversionError, onnx_function, rule_selection, to_onnx
 from jax2onnx_hlo.testing import check_against_jax, random_array
 
 
@@ -369,8 +369,8 @@ def test_transformer_of_decorated_blocks():
 
 def test_unsupported_op_inside_a_function_is_reported_up_front(monkeypatch):
     # Pretend sine has no rule: the up-front scan must look inside function bodies.
-    rule_for = convert.rule_for
-    monkeypatch.setattr(convert, "rule_for",
+    rule_for = rule_selection.rule_for
+    monkeypatch.setattr(rule_selection, "rule_for",
                         lambda key: None if key == "stablehlo.sine" else rule_for(key))
     with pytest.raises(ConversionError, match=r"no ONNX lowering:\n  stablehlo.sine x2"):
         to_onnx(outer, [(3, 4), (4, 4)])
