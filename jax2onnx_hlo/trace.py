@@ -278,7 +278,7 @@ def _serialization_passes(module: mlir.Operation, *, has_chlo: bool) -> mlir.Mod
         # The CHLO decomposition has nothing to convert (a dialect conversion leaves legal
         # ops as they are), and the first expander's pattern driver has folded what the
         # later drivers would: only the complex-math expansion can still change the module
-        # (BERT-base: 3 ms instead of 13).
+        # (an MLP: 0.14 ms instead of 0.41; the zoo's transformers have CHLO ops).
         passes = [expand, complex_math]
     passmanager.PassManager.parse(f"builtin.module({','.join(passes)})").run(module)
     return module.opview
