@@ -135,7 +135,7 @@ def shrink_splat_constants(graph: ir.Graph, weight_names: set[str]) -> int:
     for value in graph.initializers.values():
         tensor = value.const_value
         if tensor is not None and tensor.shape.dims == () and not value.is_graph_input() \
-                and not _from_weight(value, weight_names):
+                and tensor.dtype != ir.DataType.STRING and not _from_weight(value, weight_names):
             scalars.setdefault((tensor.dtype.numpy().str, tensor.tobytes()), value)
     for value in list(graph.initializers.values()):
         if value.is_graph_input() or value.const_value is None or _from_weight(value, weight_names):

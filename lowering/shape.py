@@ -54,12 +54,12 @@ def _users_broadcast(ctx: LoweringContext) -> bool:
         return False
     users = 0
     for use in result.uses:
-        user = use.owner
+        user = use.owner.operation  # (an OpView's `name` may be its op's name attribute)
         if user.name not in _BROADCASTING_USERS or len(user.operands) != 2:
             return False
         other = user.operands[1 - use.operand_number]
         if other == result or (isinstance(other, mlir.OpResult)
-                               and other.owner.name == ctx.name):
+                               and other.owner.operation.name == ctx.name):
             return False
         users += 1
     return users > 0
