@@ -167,24 +167,11 @@ def measure_converters(converters: dict[str, Callable[[list[jax.ShapeDtypeStruct
             if "error" in result:
                 continue
             gc.collect()
-            try:
-                with PeakRSS() as memory:
-                    proto = convert(specs)
-            except Exception as e:  # a benchmark reports a failing converter and goes on
+            try:  # a benchmark reports a failing converter (or model) and goes on
+                result.update(_convert_and_run(convert, specs, inputs, jax_fn,
+                                               last=batch == BATCHES[-1], batch=batch))
+            except Exception as e:
                 result["error"] = f"{type(e).__name__}: {str(e)[:300]}"
-                continue
-            if batch == BATCHES[-1]:
-                result.update(convert_peak_mb=memory.delta / 2**20, nodes=node_count(proto),
-                              file_mb=proto.ByteSize() / 2**20)
-            session = ort_session(proto)
-            feeds = dict(zip([i.name for i in session.get_inputs()], inputs))
-            result[f"ort_ms_b{batch}"] = median_latency_ms(partial(session.run, None, feeds))
-            if batch == BATCHES[-1]:
-                got = session.run(None, feeds)
-                want = _block(jax_fn(*inputs))
-                result["max_abs_diff"] = max(float(np.max(np.abs(g.astype(np.float64) - w)))
-                                             for g, w in zip(got, want))
-            del session, proto
     working = [name for name in converters if "error" not in results[name]]
     specs = specs_of(make_inputs(BATCHES[-1]))
     times: dict[str, list[float]] = {name: [] for name in working}
@@ -199,6 +186,28 @@ def measure_converters(converters: dict[str, Callable[[list[jax.ShapeDtypeStruct
         results[name].update(convert_s=statistics.median(times[name]),
                              convert_runs_s=times[name])
     return results
+
+
+def _convert_and_run(convert: Callable[[list[jax.ShapeDtypeStruct]], onnx.ModelProto],
+                     specs: list[jax.ShapeDtypeStruct], inputs: list[np.ndarray],
+                     jax_fn: Callable[..., Any], *, last: bool, batch: int) -> dict[str, Any]:
+    """One untimed conversion: its ORT latency, and at the last batch its peak memory,
+    graph size and max abs difference from jax.jit."""
+    result: dict[str, Any] = {}
+    with PeakRSS() as memory:
+        proto = convert(specs)
+    if last:
+        result.update(convert_peak_mb=memory.delta / 2**20, nodes=node_count(proto),
+                      file_mb=proto.ByteSize() / 2**20)
+    session = ort_session(proto)
+    feeds = dict(zip([i.name for i in session.get_inputs()], inputs))
+    result[f"ort_ms_b{batch}"] = median_latency_ms(partial(session.run, None, feeds))
+    if last:
+        got = session.run(None, feeds)
+        want = _block(jax_fn(*inputs))
+        result["max_abs_diff"] = max(float(np.max(np.abs(g.astype(np.float64) - w)))
+                                     for g, w in zip(got, want))
+    return result
 
 
 def measure_model(name: str, tiny: bool, opset: int = 23) -> dict[str, Any]:
