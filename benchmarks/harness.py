@@ -168,8 +168,7 @@ def measure_converters(converters: dict[str, Callable[[list[jax.ShapeDtypeStruct
                 continue
             gc.collect()
             try:  # a benchmark reports a failing converter (or model) and goes on
-                result.update(_convert_and_run(convert, specs, inputs, jax_fn,
-                                               last=batch == BATCHES[-1], batch=batch))
+                result.update(_convert_and_run(convert, specs, inputs, jax_fn, batch))
             except Exception as e:
                 result["error"] = f"{type(e).__name__}: {str(e)[:300]}"
     working = [name for name in converters if "error" not in results[name]]
@@ -190,10 +189,11 @@ def measure_converters(converters: dict[str, Callable[[list[jax.ShapeDtypeStruct
 
 def _convert_and_run(convert: Callable[[list[jax.ShapeDtypeStruct]], onnx.ModelProto],
                      specs: list[jax.ShapeDtypeStruct], inputs: list[np.ndarray],
-                     jax_fn: Callable[..., Any], *, last: bool, batch: int) -> dict[str, Any]:
+                     jax_fn: Callable[..., Any], batch: int) -> dict[str, Any]:
     """One untimed conversion: its ORT latency, and at the last batch its peak memory,
     graph size and max abs difference from jax.jit."""
     result: dict[str, Any] = {}
+    last = batch == BATCHES[-1]
     with PeakRSS() as memory:
         proto = convert(specs)
     if last:

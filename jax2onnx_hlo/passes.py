@@ -136,7 +136,7 @@ def shrink_splat_constants(graph: ir.Graph, weight_names: set[str]) -> int:
         tensor = value.const_value
         if tensor is not None and tensor.shape.dims == () and not value.is_graph_input() \
                 and tensor.dtype != ir.DataType.STRING and not _from_weight(value, weight_names):
-            scalars.setdefault((tensor.dtype.numpy().str, tensor.tobytes()), value)
+            scalars.setdefault(_scalar_key(tensor.numpy()), value)
     for value in list(graph.initializers.values()):
         if value.is_graph_input() or value.const_value is None or _from_weight(value, weight_names):
             continue
@@ -151,9 +151,9 @@ def shrink_splat_constants(graph: ir.Graph, weight_names: set[str]) -> int:
         for node, index in list(value.uses()):
             if not _broadcasts_without(node, index, ir.Shape([])):
                 continue
-            key = (array.dtype.str, array.flat[0].tobytes())
+            scalar = np.array(array.flat[0], dtype=array.dtype)
+            key = _scalar_key(scalar)
             if key not in scalars:
-                scalar = np.array(array.flat[0], dtype=array.dtype)
                 scalars[key] = ir.Value(name=f"{value.name}_scalar",
                                         const_value=ir.Tensor(scalar),
                                         shape=ir.Shape([]), type=value.type)
@@ -163,6 +163,11 @@ def shrink_splat_constants(graph: ir.Graph, weight_names: set[str]) -> int:
         if not value.uses() and not value.is_graph_output():
             graph.initializers.pop(value.name)
     return count
+
+
+def _scalar_key(scalar: np.ndarray) -> tuple[str, bytes]:
+    """What makes two rank-0 constants the same one: dtype and bits (0.0 is not -0.0)."""
+    return scalar.dtype.str, scalar.tobytes()
 
 
 def _from_weight(value: ir.Value, weight_names: set[str]) -> bool:

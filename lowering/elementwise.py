@@ -42,6 +42,15 @@ for _name, _op_type in _ONE_TO_ONE.items():
     lowers(_name)(partial(_same, _op_type))
 
 
+# Ops whose rule, on floats, builds only elementwise ONNX nodes that broadcast their
+# operands numpy-style (Add, Sub, Mul, Div; Max and Min with their signed-zero fix): an
+# operand broadcast_in_dim only aligned to their rank gives the same result (shape.py).
+FLOAT_BROADCASTING_OPS = frozenset({
+    "stablehlo.add", "stablehlo.subtract", "stablehlo.multiply", "stablehlo.divide",
+    "stablehlo.maximum", "stablehlo.minimum",
+})
+
+
 def _safe_integer_divisor(ctx: LoweringContext, x: ir.Value, y: ir.Value
                           ) -> tuple[ir.Value, ir.Value | None]:
     """For integer division: the divisor with 0 (and, for signed types, -1 under INT_MIN)

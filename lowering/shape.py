@@ -10,19 +10,11 @@ from jax2onnx_hlo._mlir import ir as mlir
 from . import lowers
 from .context import LoweringContext
 from .dynamic_values import elements_of, same_dim
+from .elementwise import FLOAT_BROADCASTING_OPS
 from .types import tensor_spec
 
 _INT64_MIN = np.iinfo(np.int64).min
 _INT64_MAX = np.iinfo(np.int64).max
-
-
-# Ops whose rule, on floats, builds only elementwise ONNX nodes that broadcast their
-# operands numpy-style (elementwise.py: Add, Sub, Mul, Div; Max and Min with their
-# signed-zero fix).
-_BROADCASTING_USERS = frozenset({
-    "stablehlo.add", "stablehlo.subtract", "stablehlo.multiply", "stablehlo.divide",
-    "stablehlo.maximum", "stablehlo.minimum",
-})
 
 
 @lowers("stablehlo.broadcast_in_dim")
@@ -44,7 +36,7 @@ def broadcast_in_dim(ctx: LoweringContext, x: ir.Value) -> list[ir.Value]:
 
 
 def _users_broadcast(ctx: LoweringContext) -> bool:
-    """Whether every use of the (static, float) result is one of _BROADCASTING_USERS whose
+    """Whether every use of the (static, float) result is one of FLOAT_BROADCASTING_OPS whose
     other operand is not a broadcast: that operand has the full shape, so the user's node
     gives the result's shape with this one only aligned to its rank."""
     out, source = ctx.out, ctx.operand_specs[0]
@@ -55,7 +47,7 @@ def _users_broadcast(ctx: LoweringContext) -> bool:
     users = 0
     for use in result.uses:
         user = use.owner.operation  # (an OpView's `name` may be its op's name attribute)
-        if user.name not in _BROADCASTING_USERS or len(user.operands) != 2:
+        if user.name not in FLOAT_BROADCASTING_OPS or len(user.operands) != 2:
             return False
         other = user.operands[1 - use.operand_number]
         if other == result or (isinstance(other, mlir.OpResult)
