@@ -425,20 +425,26 @@ def _computes_erfc(bindings: dict) -> bool:
 
 
 class GeluErfcFusion(pattern.RewriteRuleClassBase):
-    """jax.nn.gelu(approximate=False): 0.5 * x * erfc(-x / sqrt(2)), erfc expanded by
-    JAX into its polynomial approximation (about 60 nodes) -> Gelu (opset 20)."""
+    """jax.nn.gelu(approximate=False): 0.5 * x * erfc(-x / sqrt(2)) -> Gelu (opset 20).
+    erfc comes as JAX's polynomial approximation (about 60 nodes), as a jax.export artifact
+    decomposes it, or as 1 - erf, as lowering/chlo.py writes it from JAX's own lowering."""
 
     def pattern(self, op, x, half, rsqrt2):
-        return op.Mul(op.Mul(half, x), _erfc(op, op.Mul(op.Neg(x), rsqrt2)))
+        z = op.Mul(op.Neg(x), rsqrt2)
+        erfc = pattern.OrValue([_erfc(op, z), op.Sub(pattern.Var("one"), op.Erf(z))],
+                               tag_var="form", tag_values=("polynomial", "one_minus_erf"))
+        return op.Mul(op.Mul(half, x), erfc)
 
-    def check(self, context, x, half, rsqrt2, **bindings) -> pattern.MatchResult:
+    def check(self, context, x, half, rsqrt2, form, **bindings) -> pattern.MatchResult:
         result = pattern.MatchResult()
         if x.dtype not in _FLOATS:
             return result.fail("not a float input", x)
         if not (_close(half, 0.5) and _close(rsqrt2, math.sqrt(0.5))):
             return result.fail("constants are not those of gelu")
-        if not _computes_erfc(bindings):
+        if form == "polynomial" and not _computes_erfc(bindings):
             return result.fail("the expansion does not compute erfc")
+        if form == "one_minus_erf" and _scalar(bindings.get("one")) != 1.0:
+            return result.fail("not 1 - erf")
         return result
 
     def rewrite(self, op, x, **_):

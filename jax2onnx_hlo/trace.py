@@ -22,6 +22,8 @@ import jax
 import numpy as np
 from jax import export as jax_export
 
+from jax2onnx_hlo.lowering.chlo import WALKER_LOWERS_CHLO
+
 from ._mlir import ir as mlir
 from .errors import ConversionError
 from .module import from_lowering
@@ -234,26 +236,40 @@ def _entry_is_plain(module: mlir.Module, num_args: int) -> bool:
 def _as_in_artifact(module: mlir.Module) -> mlir.Module | None:
     """A copy of JAX's module rewritten as serializing a jax.export artifact rewrites it,
     or None when it has CHLO ops the artifact keeps (as composites): the walker then
-    takes the artifact."""
+    takes the artifact.
+
+    Where the walker lowers every CHLO op of the module (lowering/chlo.py: the erfc of
+    exact gelu, square), the copy keeps them: the artifact's module but for the
+    decomposition of those ops (erfc's polynomials are a third of BERT's first graph)."""
     with module.context:
-        chlo = {name for name in _op_names(module) if name.startswith("chlo.")}
-        if not chlo <= DECOMPOSED_CHLO:
+        chlo = _chlo_ops(module)
+        if not {op.operation.name for op in chlo} <= DECOMPOSED_CHLO:
             return None
-        return _serialization_passes(module.operation.clone(), has_chlo=bool(chlo))
+        if chlo and _walker_lowers(chlo):
+            kept = _serialization_passes(module.operation.clone(), decompose_chlo=False)
+            if _walker_lowers(_chlo_ops(kept)):  # as the rules will find them
+                return kept
+        return _serialization_passes(module.operation.clone(), decompose_chlo=bool(chlo))
 
 
-def _op_names(module: mlir.Module) -> set[str]:
-    names: set[str] = set()
+def _walker_lowers(chlo: list[mlir.OpView]) -> bool:
+    return all(op.operation.name in WALKER_LOWERS_CHLO
+               and WALKER_LOWERS_CHLO[op.operation.name](op) for op in chlo)
+
+
+def _chlo_ops(module: mlir.Module) -> list[mlir.OpView]:
+    found: list[mlir.OpView] = []
 
     def note(op: mlir.Operation) -> mlir.WalkResult:
-        names.add(op.name)
+        if op.name.startswith("chlo."):
+            found.append(op.opview)
         return mlir.WalkResult.ADVANCE
 
     module.operation.walk(note)
-    return names
+    return found
 
 
-def _serialization_passes(module: mlir.Operation, *, has_chlo: bool) -> mlir.Module:
+def _serialization_passes(module: mlir.Operation, *, decompose_chlo: bool) -> mlir.Module:
     """Runs on `module` (a copy: JAX may have cached the original) the passes of a
     jax.export artifact's serialization that change a module without those CHLO ops: the
     CHLO decomposition, the expansion of complex math (exp, log, sqrt of complex numbers),
@@ -274,11 +290,11 @@ def _serialization_passes(module: mlir.Operation, *, has_chlo: bool) -> mlir.Mod
     legalize = "func.func(chlo-legalize-to-stablehlo)"
     complex_math = "func.func(stablehlo-complex-math-expander)"
     passes = [expand, legalize, complex_math, expand, legalize]
-    if not has_chlo:
-        # The CHLO decomposition has nothing to convert (a dialect conversion leaves legal
-        # ops as they are), and the first expander's pattern driver has folded what the
-        # later drivers would: only the complex-math expansion can still change the module
-        # (an MLP: 0.14 ms instead of 0.41; the zoo's transformers have CHLO ops).
+    if not decompose_chlo:
+        # Without the CHLO decomposition (no CHLO op, or only those the walker lowers),
+        # the first expander's pattern driver has folded what the later drivers would:
+        # only the complex-math expansion can still change the module (an MLP: 0.14 ms
+        # instead of 0.41).
         passes = [expand, complex_math]
     passmanager.PassManager.parse(f"builtin.module({','.join(passes)})").run(module)
     return module.opview

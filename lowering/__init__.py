@@ -55,6 +55,7 @@ def supported_ops() -> list[str]:
 from . import (  # noqa: E402, F401
     bitcast,
     bitwise,
+    chlo,
     complex,
     complex_elementwise,
     complex_fft,

@@ -2,6 +2,7 @@
 where the opset lacks the fused op."""
 
 import sys
+from functools import partial
 from pathlib import Path
 
 import jax
@@ -12,6 +13,7 @@ import pytest
 from flax import nnx
 
 from jax2onnx_hlo import to_onnx
+from jax2onnx_hlo import trace as trace_module
 from jax2onnx_hlo.testing import check_against_jax, random_array
 
 
@@ -42,8 +44,8 @@ CASES = [
      "LayerNormalization", 17, {"ReduceSum", "Sqrt"}),
     ("rms_norm", _randomized(nnx.RMSNorm(16, rngs=nnx.Rngs(0))), (4, 16), "RMSNormalization",
      23, {"ReduceSum", "Sqrt"}),
-    ("gelu_erf", lambda x: jax.nn.gelu(x, approximate=False), (4, 9), "Gelu", 20,
-     {"Exp", "Where", "Abs"}),
+    ("gelu_exact", lambda x: jax.nn.gelu(x, approximate=False), (4, 9), "Gelu", 20,
+     {"Erf", "Exp", "Where"}),
     ("gelu_erf_written_out", lambda x: 0.5 * x * (1 + jax.lax.erf(x / np.sqrt(2))), (4, 9),
      "Gelu", 20, {"Erf"}),
     ("gelu_tanh", lambda x: jax.nn.gelu(x, approximate=True), (4, 9), "Gelu", 20,
@@ -134,11 +136,18 @@ def test_gemm_bias_must_broadcast_to_the_product():
     assert "Gemm" not in _ops(model)
 
 
-def test_gelu_fuses_at_sizes_too_large_to_fold():
-    """The erfc polynomial's constants broadcast to the full tensor; above the folding size
-    limit their Expands survive the first cleanup and must still go before fusion."""
-    model = to_onnx(lambda x: jax.nn.gelu(x, approximate=False), [(2, 128, 3072)])
-    assert [n.op_type for n in model.graph.node] == ["Gelu"]
+@pytest.mark.parametrize("lowering", ["jax", "jax.export"])
+def test_exact_gelu_fuses_from_either_erfc(lowering, monkeypatch):
+    """JAX's lowering keeps gelu's chlo.erfc, written 1 - Erf (lowering/chlo.py); a
+    jax.export artifact has its polynomial, whose constants broadcast to the full tensor:
+    above the folding size limit their Expands survive the first cleanup and must still go
+    before fusion."""
+    if lowering == "jax.export":
+        monkeypatch.setattr(trace_module, "_lowering_is_export", lambda *args: False)
+    gelu = partial(jax.nn.gelu, approximate=False)
+    model = check_against_jax(gelu, [random_array((3, 7))], dynamic_batch=False)
+    assert _ops(model) == ["Gelu"]
+    assert _ops(to_onnx(gelu, [(2, 128, 3072)])) == ["Gelu"]
 
 
 def test_avg_pool_without_padding_in_the_count_is_not_fused():

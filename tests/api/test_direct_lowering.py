@@ -2,10 +2,14 @@
 otherwise: each case checks the path taken, the numbers against jax.jit, and that the
 direct path gives the very model the artifact gives."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import jax.scipy.special as jsp
 import numpy as np
+import onnx
+import onnxscript.optimizer
 import pytest
 from flax import nnx
 from jax import export as jax_export
@@ -38,6 +42,8 @@ CASES = [
     ("constants_move_up_as_in_the_artifact", lambda x: jnp.maximum(2 * x + 1, 0.5) * 3,
      [(3, 4)], "direct"),
     ("chlo_decomposed_in_place", lambda x: jnp.square(x) + lax.erfc(x), [(3, 4)], "direct"),
+    ("chlo_kept_for_the_walker",  # lowering/chlo.py
+     lambda x: jax.nn.gelu(x, approximate=False) * jnp.square(x), [(3, 4)], "direct"),
     ("chlo_lgamma_digamma", lambda x: lax.lgamma(x + 2) + lax.digamma(x + 2), [(5,)], "direct"),
     ("complex_math_expanded_as_in_the_artifact",
      lambda x: jnp.real(jnp.exp(x * 1j) * jnp.sqrt(x + 1j)), [(3, 4)], "direct"),
@@ -75,7 +81,20 @@ def test_path_numbers_and_same_model_as_export(fn, shapes, path, monkeypatch):
     assert_outputs_close(expected, run_onnx(model, args), rtol=1e-5, atol=1e-5)
     exported_traced, exported_model = _through_export(fn, shapes, monkeypatch)
     assert exported_traced.path == "export"
-    assert model.SerializeToString() == exported_model.SerializeToString()
+    assert _without_constant_numbers(model) == _without_constant_numbers(exported_model)
+
+
+def _without_constant_numbers(model: onnx.ModelProto) -> bytes:
+    """The serialized model, with the walker's numbers for its constants left out of the
+    provenance of folded initializers ("folded from const_4 and layer.bias"): the walker
+    numbers constants in the order of the module, and the artifact's has the constants of
+    erfc's polynomial first, where the direct path keeps gelu's erfc (lowering/chlo.py)."""
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    for info in [*model.graph.initializer, *model.graph.value_info]:
+        for prop in info.metadata_props:
+            if prop.key == onnxscript.optimizer.FOLDED_FROM_KEY:
+                prop.value = re.sub(r"'const_\d+'", "'const'", prop.value)
+    return model.SerializeToString()
 
 
 def test_effects_take_the_export_path_and_its_error():
@@ -102,7 +121,7 @@ def test_unsupported_op_reports_the_export_paths_error(monkeypatch):
 
 def test_jax_module_is_not_modified():
     """The module walked is a copy of JAX's (possibly cached) lowering, rewritten."""
-    for fn in (lambda x: jnp.tanh(x) * 2, lambda x: jnp.square(x) + 1):
+    for fn in (lambda x: jnp.tanh(x) * 2, lambda x: jnp.square(x) + lax.erfc(x)):
         specs = [jax.ShapeDtypeStruct((3, 4), jnp.float32)]
         traced = trace(fn, specs, {})
         module = trace_module._lower_as_export(jax.jit(fn).trace(*specs), ("cpu",))
