@@ -77,11 +77,13 @@ def optimize(model: ir.Model, iterations: int = 2) -> None:
     deduplicate initializers, CSE) with the rules above, in linear time. Functions are not
     inlined: @onnx_function boundaries stay in the model."""
     for _ in range(iterations):
-        folded = fold_constants(model)
+        fold_constants(model)
         rewritten = _REWRITE_RULES.apply_to_model(model)
         if not _REWRITE_RULES.remove_unused_nodes:  # else the rewriting just removed them
             remove_unused_nodes(model)
-        if not folded.modified and not rewritten:
+        # The folder is one pass in graph order, so it leaves nothing foldable behind it:
+        # only the rewrites' new nodes can give another round something to do.
+        if not rewritten:
             break
     if model.functions:  # else the pass walks every node to find none to remove
         common.RemoveUnusedFunctionsPass()(model)
