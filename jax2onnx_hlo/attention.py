@@ -198,13 +198,32 @@ def _topological(protos: list) -> list | None:
     return ordered
 
 
-def _scalar(value: ir.Value | None) -> float | None:
-    """A constant that holds one number, or the same number everywhere."""
-    array = _constant_value(value)
-    if array is None or array.size == 0 or array.dtype.kind != "f":
-        return None
-    first = array.reshape(-1)[0]
-    return float(first) if np.all(array == first) else None
+# Ops that only copy or move their input's elements: a splat stays the same splat.
+_COPYING_OPS = frozenset({"Expand", "Unsqueeze", "Squeeze", "Reshape", "Transpose", "Identity"})
+
+
+class _Constants:
+    """Constant values (_constant_value), each evaluated once in a fusion run: every
+    layer's Where masks with the same fill and, after CSE, the same mask."""
+
+    def __init__(self):
+        self._known: dict[int, np.ndarray | None] = {}
+
+    def value(self, value: ir.Value) -> np.ndarray | None:
+        if id(value) not in self._known:  # the graph holds the values while the run lasts
+            self._known[id(value)] = _constant_value(value)
+        return self._known[id(value)]
+
+    def scalar(self, value: ir.Value | None) -> float | None:
+        """A constant that holds one number, or the same number everywhere."""
+        while value is not None and (node := value.producer()) is not None \
+                and node.op_type in _COPYING_OPS and node.domain == "":
+            value = node.inputs[0]  # the same number everywhere or not, without the copies
+        array = None if value is None else self.value(value)
+        if array is None or array.size == 0 or array.dtype.kind != "f":
+            return None
+        first = array.reshape(-1)[0]
+        return float(first) if np.all(array == first) else None
 
 
 def _only_consumer(value: ir.Value) -> ir.Node | None:
@@ -295,7 +314,8 @@ def _values_matmul(softmax: ir.Node, prob_labels: dict[int, str], batch: dict[in
 class _Match:
     """Everything the rewrite needs, found from one Softmax."""
 
-    def __init__(self, softmax: ir.Node):
+    def __init__(self, softmax: ir.Node, constants: _Constants):
+        self.constants = constants
         logits = softmax.inputs[0]
         rank = len(_dims(logits))
         axis = softmax.attributes.get_int("axis", -1) % rank
@@ -355,9 +375,9 @@ class _Match:
         where = value.producer()
         if where is not None and where.op_type == "Where":
             cond, x, y = where.inputs
-            if (_scalar(y) or 0.0) <= _VERY_NEGATIVE:
+            if (self.constants.scalar(y) or 0.0) <= _VERY_NEGATIVE:
                 inverted = False
-            elif (_scalar(x) or 0.0) <= _VERY_NEGATIVE:
+            elif (self.constants.scalar(x) or 0.0) <= _VERY_NEGATIVE:
                 x, inverted = y, True
             else:
                 raise _NoMatch("Where does not mask with a very negative number")
@@ -370,10 +390,10 @@ class _Match:
         scaling = value.producer()
         if scaling is not None and scaling.op_type in ("Mul", "Div"):
             a, b = scaling.inputs
-            constant = _scalar(b)
+            constant = self.constants.scalar(b)
             if constant is None and scaling.op_type == "Mul":
                 a, b = b, a
-                constant = _scalar(b)
+                constant = self.constants.scalar(b)
             _require(constant is not None and constant != 0, "scaled by a tensor")
             self.scale = constant if scaling.op_type == "Mul" else 1.0 / constant
             _require(_dims(a) == _dims(value), "the scale broadcasts")
@@ -399,12 +419,11 @@ class _Match:
         want = [n for n in (self.b_name, seq, self.n_name, dim) if n is not None]
         _require(order == want, f"layout {order} is not {want}")
 
-    @staticmethod
-    def _constant_mask(cond: ir.Value, shape: list, inverted: bool) -> np.ndarray | None:
+    def _constant_mask(self, cond: ir.Value, shape: list, inverted: bool) -> np.ndarray | None:
         node = cond.producer()
         if node is not None and node.op_type == "Expand":
             cond = node.inputs[0]  # Where broadcasts it anyway
-        array = _constant_value(cond)
+        array = self.constants.value(cond)
         _require(array is not None and array.dtype == np.bool_, "mask is not a constant")
         _require(all(isinstance(d, int) for d in shape[-array.ndim:] if array.ndim),
                  "mask of a dynamic shape")
@@ -525,18 +544,19 @@ def fuse_attention(model: ir.Model) -> int:
     if model.graph.opset_imports.get("", 1) < ATTENTION_OPSET:
         return 0
     graph = model.graph
+    constants = _Constants()
     count = 0
     for node in list(graph):
-        count += _fuse_at(graph, node, count)
+        count += _fuse_at(graph, node, count, constants)
     return count
 
 
-def _fuse_at(graph: ir.Graph, node: ir.Node, index: int) -> int:
+def _fuse_at(graph: ir.Graph, node: ir.Node, index: int, constants: _Constants) -> int:
     """1 when the attention that ends in this Softmax was fused, else 0."""
     if node.op_type != "Softmax" or node.graph is not graph:
         return 0
     try:
-        match = _Match(node)  # reads the graph only
+        match = _Match(node, constants)  # reads the graph only
     except Exception:  # _NoMatch, or a graph shaped in a way not foreseen: no fusion
         return 0
     try:
