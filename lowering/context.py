@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,12 @@ class OpBuilder:
 
     def op(self, op_type: str, *inputs: ir.Value | None, _outputs: int | None = None,
            _domain: str = "", **attributes: Any):
+        if _domain == "" and op_type in _COMPOSED:
+            composed = _COMPOSED[op_type](inputs, attributes)
+            if isinstance(composed, ir.Value):
+                return composed
+            if composed is not None:
+                inputs, attributes = composed
         ctx = self._ctx
         scope = ctx.scope
         node = ir.Node(
@@ -60,6 +67,52 @@ class OpBuilder:
         )
         ctx.append_node(node)
         return list(node.outputs) if _outputs is not None else node.outputs[0]
+
+
+# Layout ops of layout ops, composed as they are built (TransposeTranspose and
+# ReshapeReshape of onnxscript's rewriter would do it after the fact, in a round of their
+# own: JAX's module transposes a transpose in every attention of a transformer).
+def _transpose_of_transpose(inputs: tuple, attributes: dict):
+    """Transpose(Transpose(x, inner), perm) -> Transpose(x, inner[perm]), or x itself."""
+    inner = inputs[0].producer() if inputs[0] is not None else None
+    perm = attributes.get("perm")
+    if inner is None or inner.op_type != "Transpose" or inner.domain != "" or perm is None \
+            or "perm" not in inner.attributes:
+        return None
+    first = inner.attributes["perm"].as_ints()
+    composed = [first[axis] for axis in perm]
+    if composed == list(range(len(composed))):
+        return inner.inputs[0]
+    return (inner.inputs[0],), {**attributes, "perm": composed}
+
+
+def _reshape_of_reshape(inputs: tuple, attributes: dict):
+    """Reshape(Reshape(x, s), target) -> Reshape(x, target), where target copies no dim
+    of the inner result (a 0 that is not literal)."""
+    x, target = inputs
+    inner = x.producer() if x is not None else None
+    if inner is None or inner.op_type != "Reshape" or inner.domain != "" \
+            or target is None or target.const_value is None:
+        return None
+    shape = target.const_value.numpy().tolist()
+    source = inner.inputs[0]
+    static = source.shape is not None and source.shape.is_static()
+    if (not attributes.get("allowzero") and 0 in shape) or (-1 in shape and not static):
+        return None  # (the rewriter reads the -1 from the inferred shape: a no-op shows)
+    if static and list(source.shape) == _resolved(shape, math.prod(source.shape.numpy())):
+        return source  # back to the shape it had
+    return (source, target), attributes
+
+
+def _resolved(shape: list[int], size: int) -> list[int]:
+    """A Reshape target with its -1 worked out from the element count."""
+    if -1 not in shape:
+        return shape
+    known = math.prod(d for d in shape if d != -1)
+    return [size // known if d == -1 and known else d for d in shape]
+
+
+_COMPOSED = {"Transpose": _transpose_of_transpose, "Reshape": _reshape_of_reshape}
 
 
 class LoweringContext:

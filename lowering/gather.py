@@ -20,6 +20,7 @@ from .dynamic_values import elements_of, same_dim
 from .indexing import (
     add_window_offsets,
     batch_shape,
+    clamp_starts,
     index_vectors,
     iota,
     row_strides,
@@ -59,7 +60,7 @@ def _axis_gather(ctx: LoweringContext, operand: ir.Value, indices: ir.Value,
     """Whole slices along the other axes: Gather(axis) at indices clamped into [0, dim-1]."""
     starts = index_vectors(ctx, indices, ctx.operand_specs[1], numbers.index_vector_dim)
     room = start_limits(ctx, operand, ctx.operand_specs[0].shape, [axis], [1])
-    starts = ctx.b.Min(ctx.b.Max(starts, ctx.i64(0)), room)  # before the Squeeze: room is [1]
+    starts = clamp_starts(ctx, starts, room)  # before the Squeeze
     starts = ctx.b.Squeeze(starts, ctx.i64([-1]))
     out = ctx.b.Gather(operand, starts, axis=axis)
     nbatch = len(batch_shape(ctx.operand_specs[1], numbers.index_vector_dim))
@@ -78,7 +79,7 @@ def _flat_gather(ctx: LoweringContext, operand: ir.Value, indices: ir.Value,
     start_map = list(numbers.start_index_map)
     starts = index_vectors(ctx, indices, ispec, numbers.index_vector_dim)
     room = start_limits(ctx, operand, spec.shape, start_map, [sizes[a] for a in start_map])
-    starts = ctx.b.Min(ctx.b.Max(starts, ctx.i64(0)), room)
+    starts = clamp_starts(ctx, starts, room)
     batching = list(zip(numbers.operand_batching_dims, numbers.start_indices_batching_dims))
     linear = start_offsets(ctx, starts, start_map, strides, batching,
                             batch_shape(ispec, numbers.index_vector_dim),
@@ -190,8 +191,7 @@ def dynamic_slice(ctx: LoweringContext, x: ir.Value, *starts: ir.Value) -> list[
     if not axes:
         return [x]
     begin = start_vector(ctx, starts, axes)
-    begin = ctx.b.Min(ctx.b.Max(begin, ctx.i64(0)),
-                      start_limits(ctx, x, shape, axes, [sizes[a] for a in axes]))
+    begin = clamp_starts(ctx, begin, start_limits(ctx, x, shape, axes, [sizes[a] for a in axes]))
     end = ctx.b.Add(begin, ctx.i64([sizes[a] for a in axes]))
     return [ctx.b.Slice(x, begin, end, ctx.i64(axes))]
 
@@ -212,7 +212,7 @@ def dynamic_update_slice(ctx: LoweringContext, x: ir.Value, update: ir.Value,
         room = ctx.b.Sub(ctx.b.Shape(x, end=lead), ctx.b.Shape(update, end=lead))
     else:
         room = ctx.i64([shape[a] - ushape[a] for a in axes])
-    begin = ctx.b.Min(ctx.b.Max(begin, ctx.i64(0)), room)
+    begin = clamp_starts(ctx, begin, room)
     return [ctx.b.ScatterND(x, _index_grid(ctx, begin, update, ushape[:lead]), update)]
 
 

@@ -67,6 +67,16 @@ def start_limits(ctx: LoweringContext, x: ir.Value, shape: tuple[int | None, ...
     return ctx.b.Sub(dims, ctx.i64(sizes))
 
 
+def clamp_starts(ctx: LoweringContext, starts: ir.Value, limits: ir.Value) -> ir.Value:
+    """Start index vectors (int64, rank >= 1) clamped into [0, limits]: Clip where the
+    limit is one constant number (Clip takes scalar bounds), else Min(Max(starts, 0),
+    limits)."""
+    limit = limits.const_value
+    if limit is not None and limit.size == 1:
+        return ctx.b.Clip(starts, ctx.i64(0), ctx.i64(limit.numpy().reshape(())))
+    return ctx.b.Min(ctx.b.Max(starts, ctx.i64(0)), limits)
+
+
 def row_strides(ctx: LoweringContext, x: ir.Value, shape: tuple[int | None, ...]) -> list:
     """Row-major strides: ints, or int64 [1] tensors read from x's runtime shape where a
     later dim is dynamic."""

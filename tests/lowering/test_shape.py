@@ -154,3 +154,46 @@ def test_dynamic_pad_with_runtime_widths(config):
         want = lax.pad(x, value, config)
         got = run_onnx(model, [x, value, low, high, interior])
         assert_outputs_close([want], got, rtol=0, atol=0)
+
+
+# ---- ops built composed (lowering/context.py, lowering/indexing.py) ----------------------
+# What onnxscript's rewriter would otherwise compose in a round of its own.
+_STACKED = {("Transpose", "Transpose"), ("Reshape", "Reshape"), ("Min", "Max")}
+
+COMPOSED = [
+    ("transpose_of_transpose",
+     lambda x: jnp.transpose(jnp.transpose(x, (1, 2, 0)), (1, 0, 2)), [(2, 3, 4)], f32),
+    ("transposes_that_cancel",
+     lambda x: jnp.transpose(jnp.transpose(x, (1, 2, 0)), (2, 0, 1)) * 2, [(2, 3, 4)], f32),
+    ("reshape_of_reshape", lambda x: jnp.reshape(jnp.reshape(x, (6, 4)), (2, 12)),
+     [(2, 3, 4)], f32),
+    ("reshapes_back", lambda x: jnp.reshape(jnp.reshape(x, (24,)), (2, 3, 4)) + 1,
+     [(2, 3, 4)], f32),
+    ("reshape_to_zero_size_dims", lambda x: jnp.reshape(jnp.reshape(x, (0, 3)), (3, 0)),
+     [(0, 3)], f32),
+    ("take_clamps_with_clip", lambda x, i: jnp.take(x, i, axis=0), [(5, 3), (4,)], i32),
+    ("dynamic_slice_clamps_with_clip",
+     lambda x, i: lax.dynamic_slice_in_dim(x, i[0], 2, axis=0), [(5, 3), (1,)], i32),
+]
+
+
+@pytest.mark.parametrize("fn,shapes,dtype", [c[1:] for c in COMPOSED],
+                         ids=[c[0] for c in COMPOSED])
+def test_layout_ops_of_layout_ops_are_built_composed(monkeypatch, fn, shapes, dtype):
+    """No Transpose of a Transpose, Reshape of a Reshape or Min of a Max in the walker's
+    own graph, so that the optimizer's rewriting has nothing to do in a second round."""
+    from jax2onnx_hlo import api
+
+    stacked, run_passes = [], api.run_passes
+
+    def capture(model, *args, **kwargs):
+        stacked.extend((node.op_type, node.inputs[0].producer().op_type) for node in model.graph
+                       if node.inputs and node.inputs[0] is not None
+                       and node.inputs[0].producer() is not None
+                       and (node.op_type, node.inputs[0].producer().op_type) in _STACKED)
+        return run_passes(model, *args, **kwargs)
+
+    monkeypatch.setattr(api, "run_passes", capture)
+    args = [_x(shapes[0], dtype)] + [np.arange(4, dtype=np.int32) * 2 - 3][:len(shapes) - 1]
+    check_against_jax(fn, args, dynamic_batch=False)
+    assert not stacked
