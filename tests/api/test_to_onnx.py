@@ -1,5 +1,7 @@
 """The to_onnx contract: input kinds, return modes, names, pytrees, and clear errors."""
 
+import gc
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -207,3 +209,27 @@ def test_input_params_stay_model_inputs_and_keep_both_branches():
         params = {"deterministic": np.bool_(flag), "scale": np.float32(2.0)}
         (got,) = run_onnx(model, [x], params)
         np.testing.assert_allclose(got, jax.jit(f)(x, **params), rtol=1e-6)
+
+
+def test_the_cyclic_gc_is_paused_while_converting_and_left_as_it_was():
+    during = []
+
+    def noting(x):  # runs while to_onnx traces it
+        during.append(gc.isenabled())
+        return x + 1
+
+    def failing(x):
+        during.append(gc.isenabled())
+        raise ValueError("not this one")
+
+    to_onnx(noting, [(2,)])
+    assert during == [False] and gc.isenabled()
+    with pytest.raises(ValueError, match="not this one"):
+        to_onnx(failing, [(2,)])
+    assert during == [False, False] and gc.isenabled()
+    gc.disable()  # the caller's choice stands
+    try:
+        to_onnx(noting, [(3,)])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
