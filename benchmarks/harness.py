@@ -83,18 +83,25 @@ def machine() -> dict[str, Any]:
     }
 
 
-def median_latency_ms(run: Callable[[], Any], min_runs: int = 5, max_runs: int = 100,
-                      budget_s: float = 2.0) -> float:
-    """Median wall time of run() after one warm-up call, repeated within a time budget."""
-    run()
-    times: list[float] = []
-    start = time.perf_counter()
-    while len(times) < max_runs and (len(times) < min_runs
-                                     or time.perf_counter() - start < budget_s):
-        t0 = time.perf_counter()
+def median_latencies_ms(runs: dict[str, Callable[[], Any]], min_runs: int = 5,
+                        max_runs: int = 100, budget_s: float = 4.0) -> dict[str, float]:
+    """Median wall time of each run(), after one warm-up call each, the runs taking turns
+    (A B, B A, ...) within a time budget: a ratio of two is measured side by side, under
+    the same load of a shared machine, which drifts between measurements taken apart."""
+    for run in runs.values():
         run()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    order = list(runs)
+    start = time.perf_counter()
+    rounds = 0
+    while rounds < max_runs and (rounds < min_runs or time.perf_counter() - start < budget_s):
+        for name in order:
+            t0 = time.perf_counter()
+            runs[name]()
+            times[name].append(time.perf_counter() - t0)
+        order.reverse()
+        rounds += 1
+    return {name: statistics.median(t) * 1e3 for name, t in times.items()}
 
 
 def node_count(model: onnx.ModelProto) -> int:
@@ -190,8 +197,8 @@ def measure_converters(converters: dict[str, Callable[[list[jax.ShapeDtypeStruct
 def _convert_and_run(convert: Callable[[list[jax.ShapeDtypeStruct]], onnx.ModelProto],
                      specs: list[jax.ShapeDtypeStruct], inputs: list[np.ndarray],
                      jax_fn: Callable[..., Any], batch: int) -> dict[str, Any]:
-    """One untimed conversion: its ORT latency, and at the last batch its peak memory,
-    graph size and max abs difference from jax.jit."""
+    """One untimed conversion: its ORT latency and jax.jit's, measured in turns, and at the
+    last batch its peak memory, graph size and max abs difference from jax.jit."""
     result: dict[str, Any] = {}
     last = batch == BATCHES[-1]
     with PeakRSS() as memory:
@@ -201,7 +208,9 @@ def _convert_and_run(convert: Callable[[list[jax.ShapeDtypeStruct]], onnx.ModelP
                       file_mb=proto.ByteSize() / 2**20)
     session = ort_session(proto)
     feeds = dict(zip([i.name for i in session.get_inputs()], inputs))
-    result[f"ort_ms_b{batch}"] = median_latency_ms(partial(session.run, None, feeds))
+    latencies = median_latencies_ms({"ort": partial(session.run, None, feeds),
+                                     "jax": partial(_run_jax, jax_fn, inputs)})
+    result[f"ort_ms_b{batch}"], result[f"jax_ms_b{batch}"] = latencies["ort"], latencies["jax"]
     if last:
         got = session.run(None, feeds)
         want = _block(jax_fn(*inputs))
@@ -213,10 +222,6 @@ def _convert_and_run(convert: Callable[[list[jax.ShapeDtypeStruct]], onnx.ModelP
 def measure_model(name: str, tiny: bool, opset: int = 23) -> dict[str, Any]:
     model, make_inputs = build(name, tiny)
     row: dict[str, Any] = {"model": name, "library": ZOO[name].library}
-    jax_fn = jitted(model)
-    for batch in BATCHES:
-        inputs = make_inputs(batch)
-        row[f"jax_ms_b{batch}"] = median_latency_ms(partial(_run_jax, jax_fn, inputs))
     row["params_m"] = sum(np.size(x) for x in _weights(model)) / 1e6
     converters = {"jax2onnx_hlo": lambda specs: to_onnx(model, specs, opset=opset)}
     if importlib.util.find_spec("jax2onnx") is not None:
