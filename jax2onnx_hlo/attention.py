@@ -207,12 +207,12 @@ class _Constants:
     layer's Where masks with the same fill and, after CSE, the same mask."""
 
     def __init__(self):
-        self._known: dict[int, np.ndarray | None] = {}
+        self._known: dict[ir.Value, np.ndarray | None] = {}  # (values hash by identity)
 
     def value(self, value: ir.Value) -> np.ndarray | None:
-        if id(value) not in self._known:  # the graph holds the values while the run lasts
-            self._known[id(value)] = _constant_value(value)
-        return self._known[id(value)]
+        if value not in self._known:
+            self._known[value] = _constant_value(value)
+        return self._known[value]
 
     def scalar(self, value: ir.Value | None) -> float | None:
         """A constant that holds one number, or the same number everywhere."""

@@ -32,7 +32,11 @@ def select_rule(op: mlir.OpView) -> tuple[str, Rule | None]:
     """The registry key of an op and its rule: from the complex registry when the op has a
     complex operand or result (lowering/complex.py), else from the ordinary one. A
     composite with a rule of its own (chlo.erf) is keyed by its name."""
-    lookup = complex_rule_for if touches_complex(op) else rule_for
+    if touches_complex(op):
+        lookup = complex_rule_for
+    else:
+        def lookup(name: str) -> Rule | None:
+            return rule_for(name, op)  # the rule's only_where asks the op
     key = rule_key(op)
     if op.operation.name == COMPOSITE and lookup(_composite_rule_name(op)):
         key = _composite_rule_name(op)

@@ -22,11 +22,10 @@ import jax
 import numpy as np
 from jax import export as jax_export
 
-from jax2onnx_hlo.lowering.chlo import WALKER_LOWERS_CHLO
-
 from ._mlir import ir as mlir
 from .errors import ConversionError
 from .module import from_lowering
+from .rule_selection import select_rule
 
 __all__ = ["DECOMPOSED_CHLO", "TracedProgram", "trace"]
 
@@ -238,8 +237,9 @@ def _as_in_artifact(module: mlir.Module) -> mlir.Module | None:
     or None when it has CHLO ops the artifact keeps (as composites): the walker then
     takes the artifact.
 
-    Where the walker lowers every CHLO op of the module (lowering/chlo.py: the erfc of
-    exact gelu, square), the copy keeps them: the artifact's module but for the
+    Where the walker has a rule for every CHLO op of the module (lowering/chlo.py: real
+    square, the erfc of exact gelu; not erf & co., which the artifact keeps), the copy
+    keeps them: the artifact's module but for the
     decomposition of those ops (erfc's polynomials are a third of BERT's first graph)."""
     with module.context:
         chlo = _chlo_ops(module)
@@ -253,8 +253,7 @@ def _as_in_artifact(module: mlir.Module) -> mlir.Module | None:
 
 
 def _walker_lowers(chlo: list[mlir.OpView]) -> bool:
-    return all(op.operation.name in WALKER_LOWERS_CHLO
-               and WALKER_LOWERS_CHLO[op.operation.name](op) for op in chlo)
+    return all(select_rule(op)[1] is not None for op in chlo)
 
 
 def _chlo_ops(module: mlir.Module) -> list[mlir.OpView]:

@@ -9,6 +9,7 @@ Rule modules are imported explicitly at the bottom so that a broken module fails
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 __all__ = ["CUSTOM_CALL", "Rule", "lowers", "rule_for", "supported_ops"]
 
@@ -39,11 +40,32 @@ def registrar(table: dict[str, Rule], kind: str) -> Callable[..., Callable[[Rule
     return registers
 
 
-# @lowers(*names): registers the decorated function as the rule for each of `names`.
-lowers = registrar(_RULES, "lowering rule")
+_register = registrar(_RULES, "lowering rule")
+_CONDITIONS: dict[str, Callable[[Any], bool]] = {}
 
 
-def rule_for(name: str) -> Rule | None:
+def lowers(*names: str, only_where: Callable[[Any], bool] | None = None
+           ) -> Callable[[Rule], Rule]:
+    """Registers the decorated function as the rule for each of `names`. `only_where(op)`
+    (an MLIR OpView): the rule lowers only the ops for which it holds; to the walker and
+    its up-front scan the others have no rule (chlo.erfc: only inside exact gelu)."""
+    register = _register(*names)
+
+    def decorate(rule: Rule) -> Rule:
+        register(rule)
+        if only_where is not None:
+            _CONDITIONS.update(dict.fromkeys(names, only_where))
+        return rule
+
+    return decorate
+
+
+def rule_for(name: str, op: Any = None) -> Rule | None:
+    """The rule registered for `name`; given the op, None where the rule's `only_where`
+    excludes it."""
+    condition = _CONDITIONS.get(name)
+    if condition is not None and op is not None and not condition(op):
+        return None
     return _RULES.get(name)
 
 

@@ -1,24 +1,23 @@
-"""CHLO ops the walker lowers where JAX's lowering has them (WALKER_LOWERS_CHLO), instead
-of the decomposition into StableHLO that a jax.export artifact holds.
-
-trace.py keeps a module's CHLO ops for the walker only where every one of them passes its
-check here; otherwise the module is decomposed as the artifact is.
+"""CHLO ops the walker lowers where JAX's lowering has them, instead of the decomposition
+into StableHLO that a jax.export artifact holds; trace.py keeps a module's CHLO ops for
+the walker only where it has a rule for every one of them.
 
 - chlo.square (real): x * x, which is its decomposition.
-- chlo.erfc where it stands in jax.nn.gelu(approximate=False), `0.5 * x * erfc(-x * √½)`.
-  Decomposed, it is a polynomial of about 60 ops, which fusions.py's GeluErfcFusion folds
-  back into one Gelu: a third of BERT's first graph is those polynomials. The rule writes
-  erfc(z) as 1 - erf(z), which the same fusion folds into the same Gelu. Written out
+- chlo.erfc where it stands in jax.nn.gelu(approximate=False), `0.5 * x * erfc(-x * √½)`,
+  written as JAX writes it (the operand order of GeluErfcFusion's pattern). Decomposed,
+  erfc is a polynomial of about 60 ops, which GeluErfcFusion folds back into one Gelu: a
+  third of BERT's first graph was those polynomials. The rule writes erfc(z) as
+  1 - erf(z), which the same fusion folds into the same Gelu (opset >= 20). Written out
   (opset < 20, no Gelu), 0.5 * x * (1 - erf(z)) is Gelu's own formula (ONNX's function
-  body, ONNX Runtime's kernel): erfc's relative precision is lost for x < 0 only where
-  the product is below float32's absolute precision of gelu's values. An erfc anywhere
-  else has no rule: 1 - erf(z) loses all precision for z > 4.
+  body, ONNX Runtime's kernel), precise to float32's absolute precision of gelu's values:
+  for x below about -5 the product comes out 0 where JAX's is a tiny negative number
+  (its relative precision is lost, as in ONNX Runtime's Gelu). An erfc anywhere else has
+  no rule: 1 - erf(z) loses all precision for z > 4.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 import onnx_ir as ir
@@ -28,7 +27,7 @@ from jax2onnx_hlo._mlir import ir as mlir
 from . import lowers
 from .context import LoweringContext
 
-__all__ = ["WALKER_LOWERS_CHLO"]
+__all__ = ["is_gelu_erfc"]
 
 _SQRT_HALF = float(np.float32(math.sqrt(0.5)))  # as JAX writes it for float32
 
@@ -39,54 +38,38 @@ def square(ctx: LoweringContext, x: ir.Value) -> list[ir.Value]:
     return [ctx.b.Mul(x, x)]
 
 
-@lowers("chlo.erfc")
-def erfc_in_gelu(ctx: LoweringContext, z: ir.Value) -> list[ir.Value]:
+@lowers("chlo.erfc", only_where=lambda op: is_gelu_erfc(op))
+def erfc(ctx: LoweringContext, z: ir.Value) -> list[ir.Value]:
     """chlo.erfc -> 1 - Erf(z), which GeluErfcFusion folds into Gelu.
 
     Limits: only the erfc of jax.nn.gelu(approximate=False) on float32, the one place JAX's
     lowering keeps it for the walker; elsewhere erfc comes decomposed into StableHLO, as a
     jax.export artifact holds it."""
-    if not is_gelu_erfc(ctx.op):
-        raise ctx.error(
-            "chlo.erfc is lowered only inside jax.nn.gelu(approximate=False) on float32, "
-            "where 1 - erf(z) is precise enough; elsewhere convert the program's "
-            "jax.export artifact, which decomposes erfc into StableHLO (to_onnx does)"
-        )
     return [ctx.b.Sub(ctx.scalar_like(1.0, ctx.out), ctx.b.Erf(z))]
 
 
 def is_gelu_erfc(op: mlir.OpView) -> bool:
-    """Whether `op`, a chlo.erfc on float32, computes erfc(-x * √½) and every use of it is
-    a product with 0.5 * x: the erfc of JAX's exact gelu."""
+    """Whether `op`, a chlo.erfc on float32, is erfc(negate(x) * √½) and every use of it is
+    (0.5 * x) * erfc, in that order: the erfc of JAX's exact gelu."""
     result = op.operation.results[0]
     if not isinstance(mlir.RankedTensorType(result.type).element_type, mlir.F32Type):
         return False
-    x = _negated_operand(op.operation.operands[0])
-    if x is None:
+    scaled = _factors(op.operation.operands[0])
+    if scaled is None or _producer_name(scaled[0]) != "stablehlo.negate" \
+            or _splat(scaled[1]) != _SQRT_HALF:
         return False
+    x = scaled[0].owner.operation.operands[0]
     uses = list(result.uses)
-    return bool(uses) and all(_times_half_of(use, x) for use in uses)
+    return bool(uses) and all(_is_half_x_times(use, x) for use in uses)
 
 
-def _negated_operand(z: mlir.Value) -> mlir.Value | None:
-    """x where z = negate(x) * √½ (either order), else None."""
-    factors = _factors(z)
-    if factors is None:
-        return None
-    for negated, other in (factors, factors[::-1]):
-        if _producer_name(negated) == "stablehlo.negate" and _splat(other) == _SQRT_HALF:
-            return negated.owner.operation.operands[0]
-    return None
-
-
-def _times_half_of(use: mlir.OpOperand, x: mlir.Value) -> bool:
-    """Whether `use` is a stablehlo.multiply by (x * 0.5) or (0.5 * x)."""
+def _is_half_x_times(use: mlir.OpOperand, x: mlir.Value) -> bool:
+    """Whether `use` is the right operand of a stablehlo.multiply whose left one is 0.5 * x."""
     user = use.owner.operation
-    if user.name != "stablehlo.multiply":
+    if user.name != "stablehlo.multiply" or use.operand_number != 1:
         return False
-    half_x = _factors(user.operands[1 - use.operand_number])
-    return half_x is not None and any(
-        a == x and _splat(b) == 0.5 for a, b in (half_x, half_x[::-1]))
+    half_x = _factors(user.operands[0])
+    return half_x is not None and _splat(half_x[0]) == 0.5 and half_x[1] == x
 
 
 def _factors(value: mlir.Value) -> tuple[mlir.Value, mlir.Value] | None:
@@ -110,14 +93,3 @@ def _splat(value: mlir.Value) -> float | None:
 
 def _producer_name(value: mlir.Value) -> str | None:
     return value.owner.operation.name if isinstance(value, mlir.OpResult) else None
-
-
-def _is_real(op: mlir.OpView) -> bool:
-    return "complex<" not in str(op.operation.results[0].type)
-
-
-# CHLO op -> whether the rule above lowers this one
-WALKER_LOWERS_CHLO: dict[str, Callable[[mlir.OpView], bool]] = {
-    "chlo.square": _is_real,
-    "chlo.erfc": is_gelu_erfc,
-}

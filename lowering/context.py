@@ -27,7 +27,9 @@ _MISSING = object()
 
 
 class OpBuilder:
-    """`ctx.b.Add(x, y)`: appends an ONNX node and returns its output value.
+    """`ctx.b.Add(x, y)`: appends an ONNX node and returns its output value. A Transpose of
+    a Transpose or a Reshape of a Reshape is built composed (one Transpose of the first
+    input, or an Identity where they cancel; see _COMPOSED).
 
     Keyword arguments are ONNX attributes (None values are left out); `_outputs=n` returns a
     list of n values, `_domain` sets the node's domain. Nodes are named after the JAX scope
@@ -48,12 +50,8 @@ class OpBuilder:
 
     def op(self, op_type: str, *inputs: ir.Value | None, _outputs: int | None = None,
            _domain: str = "", **attributes: Any):
-        if _domain == "" and op_type in _COMPOSED:
-            composed = _COMPOSED[op_type](inputs, attributes)
-            if isinstance(composed, ir.Value):
-                return composed
-            if composed is not None:
-                inputs, attributes = composed
+        if _domain == "" and _outputs is None and op_type in _COMPOSED:
+            op_type, inputs, attributes = _COMPOSED[op_type](inputs, attributes)
         ctx = self._ctx
         scope = ctx.scope
         node = ir.Node(
@@ -71,37 +69,45 @@ class OpBuilder:
 
 # Layout ops of layout ops, composed as they are built (TransposeTranspose and
 # ReshapeReshape of onnxscript's rewriter would do it after the fact, in a round of their
-# own: JAX's module transposes a transpose in every attention of a transformer).
-def _transpose_of_transpose(inputs: tuple, attributes: dict):
-    """Transpose(Transpose(x, inner), perm) -> Transpose(x, inner[perm]), or x itself."""
+# own: JAX's module transposes a transpose in every attention of a transformer). Where
+# the two cancel, an Identity stands in (the folder drops it), so that the node built is
+# still the op's own, named after it.
+_Built = tuple[str, tuple, dict]
+
+
+def _transpose_of_transpose(inputs: tuple, attributes: dict) -> _Built:
+    """Transpose(Transpose(x, inner), perm) -> Transpose(x, inner[perm]), or Identity(x)."""
     inner = inputs[0].producer() if inputs[0] is not None else None
     perm = attributes.get("perm")
     if inner is None or inner.op_type != "Transpose" or inner.domain != "" or perm is None \
             or "perm" not in inner.attributes:
-        return None
+        return "Transpose", inputs, attributes
     first = inner.attributes["perm"].as_ints()
     composed = [first[axis] for axis in perm]
     if composed == list(range(len(composed))):
-        return inner.inputs[0]
-    return (inner.inputs[0],), {**attributes, "perm": composed}
+        return "Identity", (inner.inputs[0],), {}
+    return "Transpose", (inner.inputs[0],), {**attributes, "perm": composed}
 
 
-def _reshape_of_reshape(inputs: tuple, attributes: dict):
-    """Reshape(Reshape(x, s), target) -> Reshape(x, target), where target copies no dim
-    of the inner result (a 0 that is not literal)."""
+def _reshape_of_reshape(inputs: tuple, attributes: dict) -> _Built:
+    """Reshape(Reshape(x, s), target) -> Reshape(x, target), or Identity(x) where that is
+    x's shape; not where target copies a dim of the inner result (a 0 that is not
+    literal), nor for a -1 while x's shape is unknown: the rewriter composes those after
+    shape inference, from which it reads the -1, so that a Reshape back to x's shape shows
+    as one for the folder to drop."""
     x, target = inputs
     inner = x.producer() if x is not None else None
     if inner is None or inner.op_type != "Reshape" or inner.domain != "" \
             or target is None or target.const_value is None:
-        return None
+        return "Reshape", inputs, attributes
     shape = target.const_value.numpy().tolist()
     source = inner.inputs[0]
     static = source.shape is not None and source.shape.is_static()
     if (not attributes.get("allowzero") and 0 in shape) or (-1 in shape and not static):
-        return None  # (the rewriter reads the -1 from the inferred shape: a no-op shows)
+        return "Reshape", inputs, attributes
     if static and list(source.shape) == _resolved(shape, math.prod(source.shape.numpy())):
-        return source  # back to the shape it had
-    return (source, target), attributes
+        return "Identity", (source,), {}
+    return "Reshape", (source, target), attributes
 
 
 def _resolved(shape: list[int], size: int) -> list[int]:

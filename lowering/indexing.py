@@ -16,8 +16,8 @@ from .context import LoweringContext
 from .types import TensorSpec
 
 __all__ = [
-    "add_window_offsets", "batch_shape", "flat_size", "index_vectors", "iota", "row_strides",
-    "start_limits", "start_offsets", "start_vector",
+    "add_window_offsets", "batch_shape", "clamp_starts", "flat_size", "index_vectors", "iota",
+    "row_strides", "start_limits", "start_offsets", "start_vector",
 ]
 
 _I64 = ir.DataType.INT64

@@ -49,6 +49,10 @@ REFUSALS = [
                        "map", "if", "rng", "set_dimension_size", "batch_norm_inference")),
     Refusal("quantized types: ONNX has no uniform quantized tensor type",
             names=_ops("uniform_quantize", "uniform_dequantize")),
+    Refusal("erfc has a rule only inside jax.nn.gelu(approximate=False) on float32 (1 - erf "
+            "loses its precision elsewhere); convert the program's jax.export artifact "
+            "(to_onnx does), which decomposes erfc into StableHLO",
+            names=("chlo.erfc",)),
     Refusal("a GPU/TPU-only kernel: export for the CPU platform, "
             "jax.export.export(jax.jit(f), platforms=['cpu']), which lowers the same code "
             "without it",

@@ -240,3 +240,36 @@ def test_names_fixed_as_onnx_ir_does():
     common.NameFixPass()(theirs)
     fix_names(ours)
     assert _text(ours) == _text(theirs)
+
+
+ROUND_CASES = [
+    ("cnn", lambda: _eval(CNN(rngs=nnx.Rngs(0))), [(2, 28, 28, 1)]),
+    ("attention_block", lambda: _eval(nnx.MultiHeadAttention(2, 8, decode=False,
+                                                             rngs=nnx.Rngs(0))), [(2, 5, 8)]),
+    ("dynamic_batch_reshapes", lambda: lambda x: jnp.reshape(jnp.reshape(x, (-1, 2, 6)),
+                                                             (-1, 12)).sum(0), [("B", 12)]),
+]
+
+
+@pytest.mark.parametrize("make,shapes", [c[1:] for c in ROUND_CASES],
+                         ids=[c[0] for c in ROUND_CASES])
+def test_a_round_that_rewrote_nothing_is_the_last(monkeypatch, make, shapes):
+    """The folder is one pass in graph order, so optimize() stops after a round whose
+    rewrites changed nothing: a second round forced there changes nothing either."""
+    from jax2onnx_hlo import passes, to_onnx
+
+    fn = make()
+
+    def convert():  # from one line: the nodes' source metadata names the caller's line
+        return to_onnx(fn, shapes).SerializeToString()
+
+    stopped = convert()
+    apply, rounds = passes._REWRITE_RULES.apply_to_model, []
+
+    def claiming_a_rewrite_in_each_first_round(model):
+        rounds.append(apply(model))
+        return rounds[-1] or len(rounds) % 2  # first round of an optimize(): 1, second: 0
+    monkeypatch.setattr(passes._REWRITE_RULES, "apply_to_model",
+                        claiming_a_rewrite_in_each_first_round)
+    forced = convert()
+    assert len(rounds) >= 2 and forced == stopped

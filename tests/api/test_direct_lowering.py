@@ -84,6 +84,24 @@ def test_path_numbers_and_same_model_as_export(fn, shapes, path, monkeypatch):
     assert _without_constant_numbers(model) == _without_constant_numbers(exported_model)
 
 
+def test_below_opset_20_the_paths_write_exact_gelu_differently(monkeypatch):
+    """Without ONNX's Gelu, the direct path writes gelu's erfc as 1 - Erf (6 nodes in all,
+    lowering/chlo.py), the artifact's as its polynomial: both compute gelu."""
+    fn = Linear()
+    x = random_array((2, 4), seed=1)
+    expected = jax.jit(fn)(x)
+    ops = {}
+    for path in ("direct", "export"):
+        with monkeypatch.context() as patch:
+            if path == "export":
+                patch.setattr(trace_module, "_lowering_is_export", lambda *args: False)
+            model = to_onnx(fn, [(2, 4)], opset=19)
+        assert_outputs_close([expected], run_onnx(model, [x]), rtol=1e-5, atol=1e-6)
+        ops[path] = [n.op_type for n in model.graph.node]
+    assert "Erf" in ops["direct"] and len(ops["direct"]) < 10
+    assert "Erf" not in ops["export"] and len(ops["export"]) > 40
+
+
 def _without_constant_numbers(model: onnx.ModelProto) -> bytes:
     """The serialized model, with the walker's numbers for its constants left out of the
     provenance of folded initializers ("folded from const_4 and layer.bias"): the walker

@@ -371,6 +371,7 @@ def test_unsupported_op_inside_a_function_is_reported_up_front(monkeypatch):
     # Pretend sine has no rule: the up-front scan must look inside function bodies.
     rule_for = rule_selection.rule_for
     monkeypatch.setattr(rule_selection, "rule_for",
-                        lambda key: None if key == "stablehlo.sine" else rule_for(key))
+                        lambda key, op=None: None if key == "stablehlo.sine"
+                        else rule_for(key, op))
     with pytest.raises(ConversionError, match=r"no ONNX lowering:\n  stablehlo.sine x2"):
         to_onnx(outer, [(3, 4), (4, 4)])

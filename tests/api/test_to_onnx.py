@@ -1,6 +1,7 @@
 """The to_onnx contract: input kinds, return modes, names, pytrees, and clear errors."""
 
 import gc
+import threading
 
 import jax
 import jax.numpy as jnp
@@ -10,7 +11,7 @@ import onnx_ir as ir
 import pytest
 from jax import lax
 
-from jax2onnx_hlo import ConversionError, to_onnx
+from jax2onnx_hlo import ConversionError, from_stablehlo, to_onnx
 from jax2onnx_hlo.testing import check_against_jax, random_array, run_onnx
 
 
@@ -233,3 +234,24 @@ def test_the_cyclic_gc_is_paused_while_converting_and_left_as_it_was():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_the_cyclic_gc_stays_paused_until_the_last_of_concurrent_conversions_ends():
+    first_inside, second_done = threading.Event(), threading.Event()
+    during = []
+
+    def waiting(x):  # traced in a thread: holds its conversion open
+        first_inside.set()
+        second_done.wait(timeout=60)
+        during.append(gc.isenabled())
+        return x + 1
+
+    thread = threading.Thread(target=to_onnx, args=(waiting, [(2,)]))
+    thread.start()
+    first_inside.wait(timeout=60)
+    from_stablehlo("func.func @main(%x: tensor<2xf32>) -> tensor<2xf32> {\n"
+                   "  return %x : tensor<2xf32>\n}")
+    assert not gc.isenabled()  # the first conversion still runs
+    second_done.set()
+    thread.join(timeout=60)
+    assert during == [False] and gc.isenabled()

@@ -174,6 +174,8 @@ COMPOSED = [
     ("take_clamps_with_clip", lambda x, i: jnp.take(x, i, axis=0), [(5, 3), (4,)], i32),
     ("dynamic_slice_clamps_with_clip",
      lambda x, i: lax.dynamic_slice_in_dim(x, i[0], 2, axis=0), [(5, 3), (1,)], i32),
+    ("dynamic_slice_clamps_from_above",
+     lambda x, i: lax.dynamic_slice_in_dim(x, i[3] + 1, 2, axis=0), [(5, 3), (4,)], i32),
 ]
 
 
@@ -194,6 +196,7 @@ def test_layout_ops_of_layout_ops_are_built_composed(monkeypatch, fn, shapes, dt
         return run_passes(model, *args, **kwargs)
 
     monkeypatch.setattr(api, "run_passes", capture)
-    args = [_x(shapes[0], dtype)] + [np.arange(4, dtype=np.int32) * 2 - 3][:len(shapes) - 1]
+    indices = np.arange(4, dtype=np.int32) * 2 - 3  # [-3, -1, 1, 3]: some out of range
+    args = [_x(shapes[0], dtype)] + [indices[:shape[0]] for shape in shapes[1:]]
     check_against_jax(fn, args, dynamic_batch=False)
     assert not stacked
