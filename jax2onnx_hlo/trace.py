@@ -239,8 +239,8 @@ def _as_in_artifact(module: mlir.Module) -> mlir.Module | None:
 
     Where the walker has a rule for every CHLO op of the module (lowering/chlo.py: real
     square, the erfc of exact gelu; not erf & co., which the artifact keeps), the copy
-    keeps them: the artifact's module but for the
-    decomposition of those ops (erfc's polynomials are a third of BERT's first graph)."""
+    keeps them: the artifact's module but for the decomposition of those ops (erfc's
+    polynomials were a third of BERT's first graph)."""
     with module.context:
         chlo = _chlo_ops(module)
         if not {op.operation.name for op in chlo} <= DECOMPOSED_CHLO:
