@@ -25,7 +25,9 @@ import onnx_ir as ir
 from jax2onnx_hlo._mlir import ir as mlir
 
 from . import lowers
+from .constants import dense_to_numpy
 from .context import LoweringContext
+from .types import tensor_spec
 
 __all__ = ["is_gelu_erfc"]
 
@@ -36,16 +38,6 @@ _SQRT_HALF = float(np.float32(math.sqrt(0.5)))  # as JAX writes it for float32
 def square(ctx: LoweringContext, x: ir.Value) -> list[ir.Value]:
     """chlo.square (real) -> Mul(x, x)."""
     return [ctx.b.Mul(x, x)]
-
-
-@lowers("chlo.erfc", only_where=lambda op: is_gelu_erfc(op))
-def erfc(ctx: LoweringContext, z: ir.Value) -> list[ir.Value]:
-    """chlo.erfc -> 1 - Erf(z), which GeluErfcFusion folds into Gelu.
-
-    Limits: only the erfc of jax.nn.gelu(approximate=False) on float32, the one place JAX's
-    lowering keeps it for the walker; elsewhere erfc comes decomposed into StableHLO, as a
-    jax.export artifact holds it."""
-    return [ctx.b.Sub(ctx.scalar_like(1.0, ctx.out), ctx.b.Erf(z))]
 
 
 def is_gelu_erfc(op: mlir.OpView) -> bool:
@@ -80,16 +72,26 @@ def _factors(value: mlir.Value) -> tuple[mlir.Value, mlir.Value] | None:
 
 
 def _splat(value: mlir.Value) -> float | None:
-    """The one value of a splat constant, also broadcast from a scalar, else None."""
+    """The one value of a float splat constant, also broadcast from a scalar, else None."""
     if _producer_name(value) == "stablehlo.broadcast_in_dim":
         value = value.owner.operation.operands[0]
     if _producer_name(value) != "stablehlo.constant":
         return None
-    attr = value.owner.operation.attributes["value"]
-    if not isinstance(attr, mlir.DenseFPElementsAttr) or not attr.is_splat:
+    spec, attr = tensor_spec(value.type), value.owner.operation.attributes["value"]
+    if not spec.is_float or not mlir.DenseElementsAttr(attr).is_splat:
         return None
-    return mlir.FloatAttr(attr.get_splat_value()).value
+    return float(dense_to_numpy(attr, spec).flat[0])  # (a splat is read without copies)
 
 
 def _producer_name(value: mlir.Value) -> str | None:
     return value.owner.operation.name if isinstance(value, mlir.OpResult) else None
+
+
+@lowers("chlo.erfc", only_where=is_gelu_erfc)
+def erfc(ctx: LoweringContext, z: ir.Value) -> list[ir.Value]:
+    """chlo.erfc -> 1 - Erf(z), which GeluErfcFusion folds into Gelu.
+
+    Limits: only the erfc of jax.nn.gelu(approximate=False) on float32, the one place JAX's
+    lowering keeps it for the walker; elsewhere erfc comes decomposed into StableHLO, as a
+    jax.export artifact holds it."""
+    return [ctx.b.Sub(ctx.scalar_like(1.0, ctx.out), ctx.b.Erf(z))]
