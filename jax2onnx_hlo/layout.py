@@ -123,8 +123,8 @@ def _sink_once(graph: ir.Graph, transpose: ir.Node) -> bool:
                 or len(value.shape) > len(perm):
             return False
         array = value.const_value.numpy()
-        if array.ndim == 0:
-            continue  # a scalar broadcasts the same in either layout
+        if array.size == 1:
+            continue  # one element broadcasts the same in either layout
         array = array.reshape((1,) * (len(perm) - array.ndim) + array.shape)
         replacements[i] = np.transpose(array, inverse)
     source = transpose.inputs[0]

@@ -50,8 +50,11 @@ def run_passes(model: ir.Model, weight_names: Collection[str] = ()) -> ir.Model:
     # a rule made inside had no shapes yet; the optimizer's shape inference gave them.
     if drop_broadcasting_expands(model.graph):
         remove_unused_nodes(model)
-    if sink_transposes(model.graph):  # NCHW Conv -> bias, relu -> NCHW Conv: pairs cancel
-        optimize(model)
+    # NCHW Conv -> bias, relu -> NCHW Conv: the pairs meet and cancel, to an Identity that
+    # the folder bypasses. Sinking permutes the constants itself: nothing else to fold.
+    if sink_transposes(model.graph) and _TRANSPOSE_PAIRS.apply_to_model(model):
+        fold_constants(model, shape_inference=False)
+        remove_unused_nodes(model)
     shrink_splat_constants(model.graph, weight_names)
     common.CommonSubexpressionEliminationPass()(model)
     if fuse(model):  # fold the reshaped scales of fused norms, drop what the fusions left
@@ -70,6 +73,10 @@ def run_passes(model: ir.Model, weight_names: Collection[str] = ()) -> ir.Model:
 _REWRITE_RULES = RuleIndex(
     rule for rule in onnxscript.rewriter._DEFAULT_REWRITE_RULES if rule.name != "SlicesSplit"
 )
+
+_TRANSPOSE_PAIRS = RuleIndex(
+    rule for rule in onnxscript.rewriter._DEFAULT_REWRITE_RULES
+    if rule.name in ("TransposeTranspose", "TransposeIdentity"))
 
 
 def optimize(model: ir.Model, iterations: int = 2) -> None:

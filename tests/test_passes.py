@@ -81,6 +81,46 @@ def test_transposes_sink_through_bias_and_relu_and_cancel():
     assert op_types.count("Transpose") == 2, op_types  # the input, and before the flatten
 
 
+_SINKABLE = """
+<ir_version: 10, opset_import: ["" : 23]>
+g (float[2,5,3,4] x) => (float[2,5,3,4] y, float[2,5,3,4] z)
+    <float[1,1,1,1] zero = {0.0}, float[5] bias = {1.0, 2.0, 3.0, 4.0, 5.0}> {
+    t = Transpose <perm = [0, 2, 3, 1]> (x)
+    a = Add (t, bias)
+    r = Max (a, zero)
+    y = Transpose <perm = [0, 3, 1, 2]> (r)
+    z = Max (x, zero)
+}
+"""
+
+
+def test_sunk_transposes_cancel_and_one_element_constants_stay_shared():
+    """The Transpose moves below Add and Max and meets its inverse: the pair goes, the bias
+    is permuted, and relu's shared zero (one element: the same in either layout) is not
+    copied, so no second round of the optimizer is needed to merge the copy back."""
+    import onnx_ir as ir
+
+    from jax2onnx_hlo.passes import run_passes
+
+    model = ir.serde.deserialize_model(onnx.parser.parse_model(_SINKABLE))
+    x = random_array((2, 5, 3, 4))
+    expected = _run(model, x)
+    run_passes(model)
+    assert [n.op_type for n in model.graph] == ["Add", "Max", "Max"]
+    assert {v.name: list(v.shape) for v in model.graph.initializers.values()} == \
+        {"bias": [1, 5, 1, 1], "zero": [1, 1, 1, 1]}
+    for want, got in zip(expected, _run(model, x)):
+        np.testing.assert_array_equal(got, want)
+
+
+def _run(model, x):
+    import onnx_ir as ir
+    import onnxruntime as ort
+
+    proto = ir.serde.serialize_model(model).SerializeToString()
+    return ort.InferenceSession(proto, providers=["CPUExecutionProvider"]).run(None, {"x": x})
+
+
 @pytest.mark.parametrize(
     "shapes,expected",
     [([[3, 1], [1, 4]], [3, 4]), ([["B", 4], [1, 4]], ["B", 4]), ([["B", 4], ["B", 1]], ["B", 4]),
