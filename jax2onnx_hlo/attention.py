@@ -132,6 +132,7 @@ def _constant_value(value: ir.Value | None) -> np.ndarray | None:
         return array
     nodes: list[ir.Node] = []
     leaves: dict[int, tuple[ir.Value, np.ndarray]] = {}
+    unit_dims = False  # an Expand to a dynamic shape is evaluated with 1 for those dims
     pending = [value.producer()]
     while pending:
         node = pending.pop()
@@ -142,16 +143,21 @@ def _constant_value(value: ir.Value | None) -> np.ndarray | None:
                 for attr in node.attributes.values()):
             return None
         nodes.append(node)
-        for x in node.inputs:
+        for i, x in enumerate(node.inputs):
             if x is None or id(x) in leaves:
                 continue
             array = get_numpy_value(x)
+            if array is None and (node.op_type, i) == ("Expand", 1):
+                array = _unit_dims_shape(node.outputs[0])
+                unit_dims = unit_dims or array is not None
             if array is not None:
                 leaves[id(x)] = (x, array)
             elif x.producer() is not None:
                 pending.append(x.producer())
             else:
                 return None
+    if unit_dims and not all(node.op_type in _ALONG_EACH_ELEMENT for node in nodes):
+        return None  # an op that mixes elements would see 1 where the model has more
     names: dict[int, str] = {}
 
     def name(v: ir.Value | None) -> str:
@@ -181,6 +187,25 @@ def _constant_value(value: ir.Value | None) -> np.ndarray | None:
         return None
     result = np.asarray(result)
     return result if result.size <= _MAX_EVALUATED_ELEMENTS else None
+
+
+# Ops whose each output element depends on the input elements at the same position
+# (broadcast): over a tensor that is the same along a dim, they give a tensor that is the
+# same along it, so evaluating them with that dim 1 gives every slice of the result.
+_ALONG_EACH_ELEMENT = frozenset({
+    "Expand", "Unsqueeze", "Transpose", "Identity", "Cast", "Not", "And", "Or", "Xor",
+    "Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "Where", "Add", "Sub",
+    "Mul", "Neg", "Abs", "Max", "Min",
+})
+
+
+def _unit_dims_shape(expanded: ir.Value) -> np.ndarray | None:
+    """The target shape of an Expand to a shape computed at run time (a batch-sized causal
+    mask: `broadcast_to(arange(T), x.shape)`) with 1 for its dims without a size, where
+    the expanded constant has 1 (else the result's dim would be the constant's)."""
+    if expanded.shape is None or all(isinstance(d, int) for d in expanded.shape):
+        return None
+    return np.array([d if isinstance(d, int) else 1 for d in expanded.shape], dtype=np.int64)
 
 
 def _topological(protos: list) -> list | None:
@@ -425,7 +450,9 @@ class _Match:
             cond = node.inputs[0]  # Where broadcasts it anyway
         array = self.constants.value(cond)
         _require(array is not None and array.dtype == np.bool_, "mask is not a constant")
-        _require(all(isinstance(d, int) for d in shape[-array.ndim:] if array.ndim),
+        # A dim without a size (the batch) only where the mask is the same along it
+        _require(all(isinstance(d, int) or n == 1
+                     for d, n in zip(shape[len(shape) - array.ndim:], array.shape)),
                  "mask of a dynamic shape")
         array = array.reshape((1,) * (len(shape) - array.ndim) + array.shape)
         return ~array if inverted else array
@@ -496,9 +523,11 @@ def _as_3d(match: _Match, value: ir.Value, seq: str, dim: str) -> tuple[ir.Value
 
 def _rewrite(graph: ir.Graph, match: _Match, index: int) -> None:
     dims = _dims(match.output)
-    dynamic = [i for i, d in enumerate(dims) if not isinstance(d, int)]
-    _require(not dynamic or (len(dims) == 4 and not any(_is_unit(d) for d in dims)
-                             and max(dynamic) < 2), "dynamic dims in an unusual layout")
+    # The output is the op's (batch, T, heads * D) reshaped to dims, where a 0 copies the
+    # op's dim: a dim without a size must be the batch (first) or T (second).
+    batch = match.sizes[match.b_name] if match.b_name else 1
+    _require(all(isinstance(d, int) or (i, d) in ((0, batch), (1, match.sizes["T"]))
+                 for i, d in enumerate(dims)), "dynamic dims in an unusual layout")
     heads = match.sizes[match.n_name] if match.n_name else 1
     _require(isinstance(heads, int), "dynamic head count")
     reshapes = [_as_3d(match, match.query, "T", "H"), _as_3d(match, match.key, "S", "H"),

@@ -183,8 +183,8 @@ class _NormBase(pattern.RewriteRuleClassBase):
 
     def _check_norm(self, x, var_eps, epsilon, scale, means) -> pattern.MatchResult:
         result = pattern.MatchResult()
-        if not _float_input(x) or not x.shape.is_static():
-            return result.fail("input is not a float tensor of static shape", x)
+        if not _float_input(x):
+            return result.fail("input is not a float tensor of known rank", x)
         rank = x.shape.rank()
         axes = None
         for name, (axes_value, count) in means.items():
@@ -192,6 +192,8 @@ class _NormBase(pattern.RewriteRuleClassBase):
             if found is None or (axes is not None and found != axes):
                 return result.fail(f"{name}: reduction axes differ", axes_value)
             axes = found
+            if not all(isinstance(x.shape[a], int) for a in found):  # a batch may be "B"
+                return result.fail(f"{name}: a reduced axis has no static size", x)
             size = math.prod(x.shape[a] for a in found)
             if not _close(count, float(size)):
                 return result.fail(f"{name}: not divided by the count of reduced elements")
@@ -277,10 +279,12 @@ class LayerNormBiasFusion(pattern.RewriteRuleClassBase):
         node = normalized.producer()
         if len(node.outputs) != 1 or len(node.inputs) != 2:
             return result.fail("LayerNormalization already has a bias or extra outputs")
-        if x.shape is None or not x.shape.is_static():
+        if x.shape is None:
             return result.fail("input shape unknown", x)
         axis = node.attributes.get_int("axis", -1) % x.shape.rank()
-        shape = list(x.shape.numpy())[axis:]
+        shape = list(x.shape)[axis:]
+        if not all(isinstance(d, int) for d in shape):
+            return result.fail("normalized axes without a static size", x)
         if bias.shape is None or not bias.shape.is_static():
             return result.fail("bias shape unknown", bias)
         dims = list(bias.shape.numpy())

@@ -296,6 +296,59 @@ def test_transformer_blocks_fuse_attention():
         assert "Softmax" not in _ops(onnx_model)
 
 
+def test_transformer_blocks_fuse_at_a_symbolic_batch():
+    """Exported with batch "B", a transformer comes out as at a fixed batch: its norms,
+    attention (GPT-2's causal mask, which JAX broadcasts to the input's shape, included)
+    and biases fused; compared with JAX at several batch sizes."""
+    from jax2onnx_hlo.testing import check_dynamic_batch
+
+    root = str(Path(__file__).resolve().parents[1])
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from benchmarks.zoo import build
+
+    for name in ("gpt2_small", "bert_base", "vit_b16"):
+        model, inputs = build(name, True)
+        onnx_model = check_dynamic_batch(model, inputs(2), rtol=1e-4, atol=1e-4)
+        ops = _ops(onnx_model)
+        assert ops.count("Attention") == 2 and ops.count("LayerNormalization") == 5, (name, ops)
+        assert not {"Softmax", "ReduceSum", "Sqrt"} & set(ops), (name, ops)
+        assert ops.count("Add") == 18 - (name == "vit_b16"), (name, ops)  # biases in norms
+
+
+_BATCH_SIZED_MASKS = """
+<ir_version: 10, opset_import: ["" : 23]>
+g (float[B,4] x) => (bool[B,4,4] along_each, bool[4,4] summed) <int64[B,4,4] keys> {
+    batch = Shape <end = 1> (x)
+    four = Constant <value = int64[2] {4, 4}> ()
+    shape = Concat <axis = 0> (batch, four)
+    positions = Constant <value = int64[1,1,4] {0, 1, 2, 3}> ()
+    keys = Expand (positions, shape)
+    queries = Transpose <perm = [0, 2, 1]> (keys)
+    along_each = GreaterOrEqual (queries, keys)
+    axes = Constant <value = int64[1] {0}> ()
+    total = ReduceSum <keepdims = 0> (keys, axes)
+    limit = Constant <value = int64 {4}> ()
+    summed = Less (total, limit)
+}
+"""
+
+
+def test_mask_of_a_batch_sized_expand_is_evaluated_only_along_each_element():
+    """A mask that JAX broadcasts to the batch is the same in every batch row: it is
+    evaluated with a batch of 1, but only through ops that keep each element to itself;
+    a sum over the batch would see 1 row where the model has B."""
+    import onnx_ir as ir
+
+    from jax2onnx_hlo.attention import _constant_value
+
+    graph = ir.serde.deserialize_model(onnx.parser.parse_model(_BATCH_SIZED_MASKS)).graph
+    along_each, summed = graph.outputs
+    mask = _constant_value(along_each)
+    np.testing.assert_array_equal(mask, np.tril(np.ones((4, 4), bool))[None])
+    assert _constant_value(summed) is None
+
+
 def test_grouped_query_attention_keeps_its_numbers():
     # Fewer key/value heads than query heads: JAX groups the queries on an extra axis, which
     # the fusion does not take apart (yet); the graph it leaves must still be right.
