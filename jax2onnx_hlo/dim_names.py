@@ -9,6 +9,7 @@ import numpy as np
 import onnx_ir as ir
 
 from jax2onnx_hlo.lowering.context import attribute_value
+from jax2onnx_hlo.lowering.dynamic_values import BROADCAST_SHAPE
 from jax2onnx_hlo.lowering.types import TensorSpec, tensor_spec
 
 from ._mlir import hlo
@@ -45,13 +46,19 @@ def named_from_operands(op: mlir.OpView, shape: ir.Shape,
         if isinstance(dim, int) or dim.value is not None:
             continue
         for operand_index, operand_axis in sources[axis]:
-            known = operands[operand_index].shape if operand_index < len(operands) else None
+            known = _named_shape(operands[operand_index]) if operand_index < len(operands) \
+                else None
             if known is not None and operand_axis < len(known) and \
                     isinstance(known[operand_axis], ir.SymbolicDim) and \
                     known[operand_axis].value is not None:
                 dims[axis] = known[operand_axis]
                 break
     return ir.Shape(dims)
+
+
+def _named_shape(value: ir.Value) -> ir.Shape | None:
+    """The value's shape, or that of the broadcast it stands for (BROADCAST_SHAPE)."""
+    return value.meta.get(BROADCAST_SHAPE, value.shape)
 
 
 def _dim_sources(op: mlir.OpView, rank: int) -> list[list[tuple[int, int]]] | None:

@@ -391,29 +391,36 @@ def _horner_value(bindings: dict, name: str, degree: int, t: np.ndarray) -> np.n
     return acc
 
 
+# The constants of _erfc, each use its own: the same number may come as different values
+# (a scalar that a broadcasting op takes as it is, a [1, 1, 1] one that Less and Where got
+# from a dynamic-batch broadcast).
+_ERFC_CONSTANTS = {"one_a": 1.0, "one_b": 1.0, "one_c": 1.0, "one_d": 1.0, "two_a": 2.0,
+                   "two_b": 2.0, "zero_a": 0.0, "zero_b": 0.0}
+
+
 # JAX's float32 erfc (lax.erfc): two rational-free polynomials in 1/z^2 for |z| >= 1,
 # exp(-z^2)/|z| times them, and 1 - z*P(z^2) for |z| < 1.
 def _erfc(op, z):
-    one, two, zero = pattern.Var("one"), pattern.Var("two"), pattern.Var("zero")
+    c = {name: pattern.Var(name) for name in _ERFC_CONSTANTS}
     z2 = op.Mul(z, z)
     neg_z2, abs_z = op.Neg(z2), op.Abs(z)
-    inv_z2 = op.Div(one, z2)
-    tail = op.Mul(op.Exp(neg_z2), op.Div(one, abs_z))
-    tail = op.Mul(tail, op.Where(op.Less(abs_z, two), _horner(op, inv_z2, "p", 8),
+    inv_z2 = op.Div(c["one_a"], z2)
+    tail = op.Mul(op.Exp(neg_z2), op.Div(c["one_b"], abs_z))
+    tail = op.Mul(tail, op.Where(op.Less(abs_z, c["two_a"]), _horner(op, inv_z2, "p", 8),
                                  _horner(op, inv_z2, "q", 7)))
-    tail = op.Where(op.Less(neg_z2, pattern.Var("underflow")), zero, tail)
-    tail = op.Where(op.Less(z, zero), op.Sub(two, tail), tail)
-    near = op.Sub(one, op.Mul(z, _horner(op, z2, "s", 6)))
-    return op.Where(op.Less(abs_z, one), near, tail)
+    tail = op.Where(op.Less(neg_z2, pattern.Var("underflow")), c["zero_a"], tail)
+    tail = op.Where(op.Less(z, c["zero_b"]), op.Sub(c["two_b"], tail), tail)
+    near = op.Sub(c["one_c"], op.Mul(z, _horner(op, z2, "s", 6)))
+    return op.Where(op.Less(abs_z, c["one_d"]), near, tail)
 
 
 def _computes_erfc(bindings: dict) -> bool:
     """Evaluates the matched formula in float64 against math.erfc: the coefficients
     are checked by what they compute, not copied from JAX's source."""
-    consts = {k: _scalar(bindings.get(k)) for k in ("one", "two", "zero", "underflow")}
-    if consts != {"one": 1.0, "two": 2.0, "zero": 0.0, "underflow": consts["underflow"]}:
+    if any(_scalar(bindings.get(name)) != value for name, value in _ERFC_CONSTANTS.items()):
         return False
-    if consts["underflow"] is None or consts["underflow"] > -80:
+    underflow = _scalar(bindings.get("underflow"))
+    if underflow is None or underflow > -80:
         return False
     z = np.concatenate([np.linspace(-0.99, 0.99, 45), np.linspace(1.0, 9.0, 81)])
     small, large = z[np.abs(z) < 1], z[np.abs(z) >= 1]

@@ -302,8 +302,25 @@ def _prepared(parsed: tuple[mlir.Context, mlir.Module], kind: str, platform_inde
         entry = _entry_name(functions)
         _select_platform(functions, entry, platform_index, platform)
         dropped = _drop_tokens(functions, entry)
+        if _has_dynamic_dims(functions[entry]):
+            _merge_repeated_ops(module)
     return StableHLOModule(context, module, entry, kind, dropped_tokens=dropped,
                            functions=functions)
+
+
+def _has_dynamic_dims(function: mlir.OpView) -> bool:
+    return any(isinstance(t, mlir.RankedTensorType) and not t.has_static_shape
+               for t in function.type.inputs)
+
+
+def _merge_repeated_ops(module: mlir.Module) -> None:
+    """MLIR's common subexpression elimination, on a module with symbolic dims: JAX's
+    lowering computes a shape operand for every broadcast and reshape from scratch
+    (get_dimension_size, reshape, concatenate: 3,000 of a dynamic-batch BERT's 5,800
+    ops), which the walker would otherwise lower one by one for the passes to merge."""
+    from jax._src.lib.mlir import passmanager
+
+    passmanager.PassManager.parse("builtin.module(func.func(cse))").run(module.operation)
 
 
 def _entry_name(functions: dict[str, mlir.OpView]) -> str:

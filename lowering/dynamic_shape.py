@@ -13,8 +13,16 @@ import onnx_ir as ir
 
 from . import lowers
 from .context import LoweringContext
-from .dynamic_values import elements_of, name_dims
-from .shape import Widths, broadcast_to, pad_with, reshape_to, static_reshape_target
+from .dynamic_values import BROADCAST_SHAPE, elements_of, name_dims, shape_of
+from .shape import (
+    Widths,
+    aligned,
+    broadcast_to,
+    pad_with,
+    reshape_to,
+    static_reshape_target,
+    users_broadcast,
+)
 
 _INT64 = ir.DataType.INT64
 
@@ -40,8 +48,20 @@ def get_dimension_size(ctx: LoweringContext, x: ir.Value) -> list[ir.Value]:
 def dynamic_broadcast_in_dim(ctx: LoweringContext, x: ir.Value,
                              shape: ir.Value) -> list[ir.Value]:
     """stablehlo.dynamic_broadcast_in_dim -> broadcast_in_dim's nodes, Expand to `shape`
-    unless the operand's named dims already are the ones `shape` is made of."""
+    unless the operand's named dims already are the ones `shape` is made of, or every
+    user broadcasts the aligned operand itself (as broadcast_in_dim): the shape's
+    arithmetic (Shape, Cast, Concat, ...: most of a dynamic-batch BERT's first graph)
+    is then dead code. The aligned value carries the dims `shape` names, for the walker
+    to name its users' results (an operand used elsewhere as it is keeps the Expand)."""
     known = elements_of(shape)
+    if users_broadcast(ctx):
+        value = aligned(ctx, x, ctx.attr("broadcast_dimensions"))
+        names = known is not None and any(isinstance(e, ir.SymbolicDim) for e in known)
+        if value is not x or not names:  # x itself, used as it is elsewhere, may not
+            if names and len(known) == ctx.out.rank:  # carry the names
+                value.meta[BROADCAST_SHAPE] = shape_of(known)
+            ctx.keep_result_types()
+            return [value]
     out = broadcast_to(ctx, x, ctx.attr("broadcast_dimensions"), _as_int64(ctx, shape, 1),
                        known if known is not None and len(known) == ctx.out.rank else None)
     return [out if out is x else name_dims(out, known)]

@@ -11,12 +11,18 @@ from __future__ import annotations
 import numpy as np
 import onnx_ir as ir
 
-__all__ = ["Element", "elements_of", "name_dims", "same_dim"]
+__all__ = ["BROADCAST_SHAPE", "Element", "elements_of", "name_dims", "same_dim", "shape_of"]
 
 # An element: an int, a named symbolic dim, or None (not known before runtime).
 Element = int | ir.SymbolicDim | None
 
 _PASS_THROUGH = {"Cast", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Flatten"}
+
+
+# Value.meta key: the named shape of the broadcast a value stands for, where a rule
+# returned the operand only aligned to the result's rank (its users broadcast it): the
+# walker names the users' dims from it as from the broadcast's result.
+BROADCAST_SHAPE = "jax2onnx_hlo.broadcast_shape"
 
 
 def elements_of(value: ir.Value, depth: int = 0) -> list[Element] | None:
@@ -69,9 +75,13 @@ def name_dims(result: ir.Value, elements: list[Element] | None) -> ir.Value:
     """Gives `result` the symbolic dims that `elements` (its shape) names; the walker
     keeps them for the axes the MLIR type leaves dynamic."""
     if elements is not None and any(isinstance(e, ir.SymbolicDim) for e in elements):
-        result.shape = ir.Shape([e if isinstance(e, (int, ir.SymbolicDim)) else None
-                                 for e in elements])
+        result.shape = shape_of(elements)
     return result
+
+
+def shape_of(elements: list[Element]) -> ir.Shape:
+    """The shape whose dims `elements` are (None where unknown)."""
+    return ir.Shape([e if isinstance(e, (int, ir.SymbolicDim)) else None for e in elements])
 
 
 def same_dim(a: Element, b: Element) -> bool:

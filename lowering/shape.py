@@ -25,7 +25,7 @@ def broadcast_in_dim(ctx: LoweringContext, x: ir.Value) -> list[ir.Value]:
     or a norm's mean added to a full-shape tensor, relu's zero): the passes would drop it
     (and fold its shape) after building it, a seventh of the nodes of BERT's first graph."""
     dims = ctx.attr("broadcast_dimensions")
-    if _users_broadcast(ctx):
+    if ctx.out.is_static and ctx.operand_specs[0].is_static and users_broadcast(ctx):
         aligned = broadcast_to(ctx, x, dims, None)
         ctx.keep_result_types()
         return [aligned]
@@ -35,14 +35,16 @@ def broadcast_in_dim(ctx: LoweringContext, x: ir.Value) -> list[ir.Value]:
     return [broadcast_to(ctx, x, dims, ctx.i64(target))]
 
 
-def _users_broadcast(ctx: LoweringContext) -> bool:
-    """Whether every use of the (static, float) result is one of FLOAT_BROADCASTING_OPS whose
-    other operand is not a broadcast: that operand has the full shape, so the user's node
-    gives the result's shape with this one only aligned to its rank."""
-    out, source = ctx.out, ctx.operand_specs[0]
+_BROADCASTS = ("stablehlo.broadcast_in_dim", "stablehlo.dynamic_broadcast_in_dim")
+
+
+def users_broadcast(ctx: LoweringContext) -> bool:
+    """Whether every use of the (float) broadcast's result is one of FLOAT_BROADCASTING_OPS
+    whose other operand is not a broadcast: that operand has the full shape, so the user's
+    node gives the result's shape with this one only aligned to its rank."""
     result = ctx.op.results[0]
     # (complex rules see the op through float specs: its own type says what it is)
-    if not tensor_spec(result.type).is_float or not out.is_static or not source.is_static:
+    if not tensor_spec(result.type).is_float:
         return False
     users = 0
     for use in result.uses:
@@ -51,10 +53,23 @@ def _users_broadcast(ctx: LoweringContext) -> bool:
             return False
         other = user.operands[1 - use.operand_number]
         if other == result or (isinstance(other, mlir.OpResult)
-                               and other.owner.operation.name == ctx.name):
+                               and other.owner.operation.name in _BROADCASTS):
             return False
         users += 1
     return users > 0
+
+
+def aligned(ctx: LoweringContext, x: ir.Value, dims: list[int]) -> ir.Value:
+    """The operand only aligned to the result's rank (broadcast_to without a target), typed
+    with its ONNX value's dims where the spec has none (a dynamic batch keeps its name)."""
+    value = broadcast_to(ctx, x, dims, None)
+    if value is x or value.shape is not None or x.shape is None:
+        return value
+    shape: list = [1] * ctx.out.rank
+    for i, axis in zip(sorted(range(len(dims)), key=lambda i: dims[i]), sorted(dims)):
+        shape[axis] = x.shape[i]
+    value.type, value.shape = x.type, ir.Shape(shape)
+    return value
 
 
 def broadcast_to(ctx: LoweringContext, x: ir.Value, dims: list[int], target: ir.Value | None,
