@@ -219,6 +219,45 @@ def _convert_and_run(convert: Callable[[list[jax.ShapeDtypeStruct]], onnx.ModelP
     return result
 
 
+DYNAMIC_REPEATS = 3
+
+
+def measure_dynamic_batch(model: Any, make_inputs: Callable[[int], list[np.ndarray]],
+                          opset: int = 23) -> dict[str, Any]:
+    """The model exported once with its batch a symbolic dim ("B"), as most deployments
+    want it: conversion time (median of DYNAMIC_REPEATS), nodes, its ORT latency at the
+    last batch over that of the graph exported at that fixed batch (the two taken in
+    turns), and its max abs difference from jax.jit at every batch of BATCHES."""
+    inputs = make_inputs(BATCHES[-1])
+    specs = [jax.ShapeDtypeStruct(("B", *x.shape[1:]), x.dtype) for x in inputs]
+    times = []
+    try:
+        for _ in range(DYNAMIC_REPEATS):
+            gc.collect()
+            start = time.perf_counter()
+            proto = to_onnx(model, specs, opset=opset)
+            times.append(time.perf_counter() - start)
+    except Exception as e:  # not batch-polymorphic (a reshape to a fixed batch, say)
+        return {"error": f"{type(e).__name__}: {str(e)[:300]}"}
+    session, fixed = ort_session(proto), ort_session(to_onnx(model, specs_of(inputs),
+                                                             opset=opset))
+    jax_fn = jitted(model)
+    diffs = []
+    for batch in BATCHES:
+        batch_inputs = make_inputs(batch)
+        feeds = dict(zip([i.name for i in session.get_inputs()], batch_inputs))
+        diffs += [float(np.max(np.abs(g.astype(np.float64) - w))) for g, w in
+                  zip(session.run(None, feeds), _block(jax_fn(*batch_inputs)))]
+    feeds = dict(zip([i.name for i in session.get_inputs()], inputs))
+    latencies = median_latencies_ms({"dynamic": partial(session.run, None, feeds),
+                                     "fixed": partial(fixed.run, None, feeds)})
+    last = BATCHES[-1]
+    return {"convert_s": statistics.median(times), "nodes": node_count(proto),
+            f"ort_ms_b{last}": latencies["dynamic"], f"fixed_ort_ms_b{last}": latencies["fixed"],
+            f"ort_over_fixed_b{last}": latencies["dynamic"] / latencies["fixed"],
+            "max_abs_diff": max(diffs)}
+
+
 def measure_model(name: str, tiny: bool, opset: int = 23) -> dict[str, Any]:
     model, make_inputs = build(name, tiny)
     row: dict[str, Any] = {"model": name, "library": ZOO[name].library}
@@ -233,6 +272,11 @@ def measure_model(name: str, tiny: bool, opset: int = 23) -> dict[str, Any]:
     if "error" not in row:
         for batch in BATCHES:
             row[f"ort_over_jax_b{batch}"] = row[f"ort_ms_b{batch}"] / row[f"jax_ms_b{batch}"]
+    if "error" not in row:
+        dynamic = row["dynamic_batch"] = measure_dynamic_batch(model, make_inputs, opset)
+        if "convert_s" in dynamic:
+            dynamic["convert_over_fixed"] = dynamic["convert_s"] / row["convert_s"]
+            dynamic["nodes_over_fixed"] = dynamic["nodes"] / row["nodes"]
     if "jax2onnx" in measured:
         other = row["jax2onnx"] = measured["jax2onnx"]
         if "convert_s" in row and "convert_s" in other:
@@ -405,6 +449,21 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(f"| {r['model']} | {_fmt(o.get('convert_s', o.get('error')))} | "
                          f"{_fmt(o.get('convert_speedup', ''))} | {_fmt(o.get('nodes', ''))} "
                          f"| {_fmt(o.get('nodes_ratio', ''))} |")
+    dynamic = [r for r in results["models"] if "dynamic_batch" in r]
+    if dynamic:
+        last = BATCHES[-1]
+        lines += ["", 'Exported with a symbolic batch ("B"), against the fixed-batch export above:',
+                  "", "| model | convert (s) | over fixed | nodes | over fixed | "
+                  f"ORT b{last} (ms) | over fixed graph | max abs diff |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in dynamic:
+            d = r["dynamic_batch"]
+            if "error" in d:
+                lines.append(f"| {r['model']} | {d['error']} |  |  |  |  |  |  |")
+                continue
+            lines.append(" | ".join([f"| {r['model']}"] + [_fmt(d[k]) for k in (
+                "convert_s", "convert_over_fixed", "nodes", "nodes_over_fixed",
+                f"ort_ms_b{last}", f"ort_over_fixed_b{last}", "max_abs_diff")]) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -19,6 +19,9 @@ FIELDS = {"model", "library", "params_m", "convert_s", "convert_peak_mb", "nodes
           "ort_ms_b1", "ort_ms_b8", "jax_ms_b1", "jax_ms_b8", "ort_over_jax_b1",
           "ort_over_jax_b8", "max_abs_diff"}
 
+DYNAMIC_FIELDS = {"convert_s", "convert_over_fixed", "nodes", "nodes_over_fixed", "ort_ms_b8",
+                  "fixed_ort_ms_b8", "ort_over_fixed_b8", "max_abs_diff"}
+
 
 def test_harness_writes_json_markdown_and_chart(tmp_path):
     assert main(["--models", "mlp,rl_policy", "--tiny", "--out", str(tmp_path)]) == 0
@@ -30,9 +33,13 @@ def test_harness_writes_json_markdown_and_chart(tmp_path):
         assert "error" not in row, row
         assert FIELDS <= set(row), FIELDS - set(row)
         assert row["nodes"] > 0 and row["max_abs_diff"] < 1e-4
+        dynamic = row["dynamic_batch"]  # the same model exported with batch "B"
+        assert DYNAMIC_FIELDS <= set(dynamic), DYNAMIC_FIELDS - set(dynamic)
+        assert dynamic["nodes"] > 0 and dynamic["max_abs_diff"] < 1e-4
     table = (tmp_path / "zoo_tiny.md").read_text()
     assert table == markdown(results)
     assert "| mlp | nnx |" in table and "| rl_policy | nnx |" in table
+    assert 'symbolic batch ("B")' in table
     # the chart needs matplotlib (the `bench` extra); without it the harness writes none
     has_matplotlib = importlib.util.find_spec("matplotlib") is not None
     assert (tmp_path / "zoo_tiny.png").exists() == has_matplotlib
