@@ -201,8 +201,8 @@ _ALONG_EACH_ELEMENT = frozenset({
 
 def _unit_dims_shape(expanded: ir.Value) -> np.ndarray | None:
     """The target shape of an Expand to a shape computed at run time (a batch-sized causal
-    mask: `broadcast_to(arange(T), x.shape)`) with 1 for its dims without a size, where
-    the expanded constant has 1 (else the result's dim would be the constant's)."""
+    mask: `broadcast_to(arange(T), x.shape)`) with 1 for its dims without a size (where
+    the expanded tensor's own dim is larger, Expand keeps it)."""
     if expanded.shape is None or all(isinstance(d, int) for d in expanded.shape):
         return None
     return np.array([d if isinstance(d, int) else 1 for d in expanded.shape], dtype=np.int64)
@@ -524,9 +524,12 @@ def _as_3d(match: _Match, value: ir.Value, seq: str, dim: str) -> tuple[ir.Value
 def _rewrite(graph: ir.Graph, match: _Match, index: int) -> None:
     dims = _dims(match.output)
     # The output is the op's (batch, T, heads * D) reshaped to dims, where a 0 copies the
-    # op's dim: a dim without a size must be the batch (first) or T (second).
-    batch = match.sizes[match.b_name] if match.b_name else 1
-    _require(all(isinstance(d, int) or (i, d) in ((0, batch), (1, match.sizes["T"]))
+    # op's dim: a dim without a size must be the batch (first) or T (second), by layout
+    # (batch, T, heads, D) or by name (unnamed dims would all compare equal).
+    plain = len(dims) == 4 and not any(_is_unit(d) for d in dims)
+    copied = ((0, match.sizes[match.b_name] if match.b_name else 1), (1, match.sizes["T"]))
+    _require(all(isinstance(d, int) or (plain and i < 2) or (d.value is not None and
+                                                             (i, d) in copied)
                  for i, d in enumerate(dims)), "dynamic dims in an unusual layout")
     heads = match.sizes[match.n_name] if match.n_name else 1
     _require(isinstance(heads, int), "dynamic head count")
