@@ -19,23 +19,11 @@ from onnxscript.rewriter import pattern
 from onnxscript.rewriter._ir_utils import get_numpy_value
 
 from .attention import ATTENTION_OPSET, fuse_attention
+from .fusion_values import FLOATS, close, scalar
+from .gelu_fusions import GeluErfcFusion, GeluErfFusion, GeluTanhFusion
 from .rewriting import RuleIndex
 
 __all__ = ["FUSIONS", "fuse"]
-
-_FLOATS = frozenset({ir.DataType.FLOAT, ir.DataType.DOUBLE, ir.DataType.FLOAT16,
-                     ir.DataType.BFLOAT16})
-
-
-def _scalar(value: ir.Value | None) -> float | None:
-    """The value of a constant holding one number (of any rank), else None."""
-    array = get_numpy_value(value)
-    return float(array.reshape(-1)[0]) if array is not None and array.size == 1 else None
-
-
-def _close(value: ir.Value | None, expected: float, rtol: float = 1e-6) -> bool:
-    got = _scalar(value)
-    return got is not None and math.isclose(got, expected, rel_tol=rtol, abs_tol=0.0)
 
 
 def _axes(value: ir.Value | None, rank: int) -> list[int] | None:
@@ -60,7 +48,7 @@ def _keep(op, reduced, name: str):
 
 
 def _float_input(x: ir.Value) -> bool:
-    return x.dtype in _FLOATS and x.shape is not None
+    return x.dtype in FLOATS and x.shape is not None
 
 
 # --- Softmax / LogSoftmax -------------------------------------------------------------
@@ -99,9 +87,9 @@ class _SoftmaxBase(pattern.RewriteRuleClassBase):
             return result.fail("not a reduction over one constant axis", axes)
         if nan_axes is not None and _axes(nan_axes, rank) != found:
             return result.fail("NaN guard reduces other axes", nan_axes)
-        if nan is not None and not np.isnan(_scalar(nan) or 0.0):
+        if nan is not None and not np.isnan(scalar(nan) or 0.0):
             return result.fail("guard does not produce NaN", nan)
-        if neg_inf is not None and _scalar(neg_inf) != -np.inf:
+        if neg_inf is not None and scalar(neg_inf) != -np.inf:
             return result.fail("max is taken with something other than -inf", neg_inf)
         sub = shifted.producer()
         logits, kept = sub.inputs[0], sub.inputs[1]
@@ -195,13 +183,13 @@ class _NormBase(pattern.RewriteRuleClassBase):
             if not all(isinstance(x.shape[a], int) for a in found):  # a batch may be "B"
                 return result.fail(f"{name}: a reduced axis has no static size", x)
             size = math.prod(x.shape[a] for a in found)
-            if not _close(count, float(size)):
+            if not close(count, float(size)):
                 return result.fail(f"{name}: not divided by the count of reduced elements")
         if not axes or axes != list(range(rank - len(axes), rank)):
             return result.fail("not a normalization over the trailing axes")
         if not _keeps_dims(var_eps, x, axes):
             return result.fail("variance is not broadcast back over its axes", var_eps)
-        self._epsilon = _scalar(epsilon)
+        self._epsilon = scalar(epsilon)
         if self._epsilon is None:
             return result.fail("epsilon is not a constant scalar", epsilon)
         self._axis = axes[0]
@@ -260,7 +248,7 @@ class LayerNormFusion(_NormBase):
         if centered_axes is not None:
             means["centered"] = (centered_axes, centered_count)
         result = self._check_norm(x, var_eps, epsilon, scale, means)
-        if result and zero is not None and _scalar(zero) != 0.0:
+        if result and zero is not None and scalar(zero) != 0.0:
             return result.fail("variance clamped at a nonzero value", zero)
         return result
 
@@ -323,145 +311,6 @@ class RMSNormFusion(_NormBase):
         return self._normalize(op, "RMSNormalization", x, scale)
 
 
-# --- Gelu -----------------------------------------------------------------------------
-
-class GeluTanhFusion(pattern.RewriteRuleClassBase):
-    """x * 0.5 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))) -> Gelu(approximate="tanh")."""
-
-    def pattern(self, op, x, c_cube, c_sqrt, half, one):
-        cube = pattern.OrValue([op.Mul(op.Mul(x, x), x), op.Pow(x, pattern.Var("three"))])
-        inner = op.Mul(c_sqrt, op.Add(x, op.Mul(c_cube, cube)))
-        return op.Mul(x, op.Mul(half, op.Add(one, op.Tanh(inner))))
-
-    def check(self, context, x, c_cube, c_sqrt, half, one, three=None,
-              **_) -> pattern.MatchResult:
-        result = pattern.MatchResult()
-        if x.dtype not in _FLOATS:
-            return result.fail("not a float input", x)
-        if three is not None and not _close(three, 3.0):
-            return result.fail("not a cube", three)
-        constants = ((c_cube, 0.044715), (c_sqrt, math.sqrt(2 / math.pi)), (half, 0.5),
-                     (one, 1.0))
-        if not all(_close(v, want, rtol=1e-6) for v, want in constants):
-            return result.fail("constants are not those of the tanh approximation")
-        return result
-
-    def rewrite(self, op, x, **_):
-        return op.Gelu(x, approximate="tanh")
-
-
-class GeluErfFusion(pattern.RewriteRuleClassBase):
-    """0.5 * x * (1 + erf(x / sqrt(2))) -> Gelu (opset 20)."""
-
-    def pattern(self, op, x, half, one):
-        scaled = pattern.OrValue([op.Mul(x, pattern.Var("rsqrt2")),
-                                  op.Div(x, pattern.Var("sqrt2"))])
-        return op.Mul(op.Mul(half, x), op.Add(one, op.Erf(scaled)))
-
-    def check(self, context, x, half, one, rsqrt2=None, sqrt2=None,
-              **_) -> pattern.MatchResult:
-        result = pattern.MatchResult()
-        if x.dtype not in _FLOATS:
-            return result.fail("not a float input", x)
-        scale_ok = (_close(rsqrt2, math.sqrt(0.5)) if rsqrt2 is not None
-                    else _close(sqrt2, math.sqrt(2.0)))
-        if not (scale_ok and _close(half, 0.5) and _close(one, 1.0)):
-            return result.fail("constants are not those of gelu")
-        return result
-
-    def rewrite(self, op, x, **_):
-        return op.Gelu(x)
-
-
-def _horner(op, t, name: str, degree: int):
-    """c0*t^degree + ... as JAX's polynomial evaluation writes it, from the top."""
-    acc = op.Add(op.Mul(pattern.Var(f"{name}0"), t), pattern.Var(f"{name}1"))
-    for k in range(2, degree + 1):
-        acc = op.Add(op.Mul(acc, t), pattern.Var(f"{name}{k}"))
-    return acc
-
-
-def _horner_value(bindings: dict, name: str, degree: int, t: np.ndarray) -> np.ndarray | None:
-    acc = np.zeros_like(t)
-    for k in range(degree + 1):
-        c = _scalar(bindings.get(f"{name}{k}"))
-        if c is None:
-            return None
-        acc = acc * t + c
-    return acc
-
-
-# The constants of _erfc, each use its own: the same number may come as different values
-# (a scalar that a broadcasting op takes as it is, a [1, 1, 1] one that Less and Where got
-# from a dynamic-batch broadcast).
-_ERFC_CONSTANTS = {"one_a": 1.0, "one_b": 1.0, "one_c": 1.0, "one_d": 1.0, "two_a": 2.0,
-                   "two_b": 2.0, "zero_a": 0.0, "zero_b": 0.0}
-
-
-# JAX's float32 erfc (lax.erfc): two rational-free polynomials in 1/z^2 for |z| >= 1,
-# exp(-z^2)/|z| times them, and 1 - z*P(z^2) for |z| < 1.
-def _erfc(op, z):
-    c = {name: pattern.Var(name) for name in _ERFC_CONSTANTS}
-    z2 = op.Mul(z, z)
-    neg_z2, abs_z = op.Neg(z2), op.Abs(z)
-    inv_z2 = op.Div(c["one_a"], z2)
-    tail = op.Mul(op.Exp(neg_z2), op.Div(c["one_b"], abs_z))
-    tail = op.Mul(tail, op.Where(op.Less(abs_z, c["two_a"]), _horner(op, inv_z2, "p", 8),
-                                 _horner(op, inv_z2, "q", 7)))
-    tail = op.Where(op.Less(neg_z2, pattern.Var("underflow")), c["zero_a"], tail)
-    tail = op.Where(op.Less(z, c["zero_b"]), op.Sub(c["two_b"], tail), tail)
-    near = op.Sub(c["one_c"], op.Mul(z, _horner(op, z2, "s", 6)))
-    return op.Where(op.Less(abs_z, c["one_d"]), near, tail)
-
-
-def _computes_erfc(bindings: dict) -> bool:
-    """Evaluates the matched formula in float64 against math.erfc: the coefficients
-    are checked by what they compute, not copied from JAX's source."""
-    if any(_scalar(bindings.get(name)) != value for name, value in _ERFC_CONSTANTS.items()):
-        return False
-    underflow = _scalar(bindings.get("underflow"))
-    if underflow is None or underflow > -80:
-        return False
-    z = np.concatenate([np.linspace(-0.99, 0.99, 45), np.linspace(1.0, 9.0, 81)])
-    small, large = z[np.abs(z) < 1], z[np.abs(z) >= 1]
-    near = _horner_value(bindings, "s", 6, small * small)
-    far_p = _horner_value(bindings, "p", 8, 1 / (large * large))
-    far_q = _horner_value(bindings, "q", 7, 1 / (large * large))
-    if near is None or far_p is None or far_q is None:
-        return False
-    far = np.exp(-large * large) / large * np.where(large < 2, far_p, far_q)
-    got = np.concatenate([1 - small * near, far])
-    want = np.array([math.erfc(v) for v in np.concatenate([small, large])])
-    return bool(np.all(np.abs(got - want) <= 1e-6 * want))
-
-
-class GeluErfcFusion(pattern.RewriteRuleClassBase):
-    """jax.nn.gelu(approximate=False): 0.5 * x * erfc(-x / sqrt(2)) -> Gelu (opset 20).
-    erfc comes as JAX's polynomial approximation (about 60 nodes), as a jax.export artifact
-    decomposes it, or as 1 - erf, as lowering/chlo.py writes it from JAX's own lowering."""
-
-    def pattern(self, op, x, half, rsqrt2):
-        z = op.Mul(op.Neg(x), rsqrt2)
-        erfc = pattern.OrValue([_erfc(op, z), op.Sub(pattern.Var("one"), op.Erf(z))],
-                               tag_var="form", tag_values=("polynomial", "one_minus_erf"))
-        return op.Mul(op.Mul(half, x), erfc)
-
-    def check(self, context, x, half, rsqrt2, form, **bindings) -> pattern.MatchResult:
-        result = pattern.MatchResult()
-        if x.dtype not in _FLOATS:
-            return result.fail("not a float input", x)
-        if not (_close(half, 0.5) and _close(rsqrt2, math.sqrt(0.5))):
-            return result.fail("constants are not those of gelu")
-        if form == "polynomial" and not _computes_erfc(bindings):
-            return result.fail("the expansion does not compute erfc")
-        if form == "one_minus_erf" and _scalar(bindings.get("one")) != 1.0:
-            return result.fail("not 1 - erf")
-        return result
-
-    def rewrite(self, op, x, **_):
-        return op.Gelu(x)
-
-
 # --- Conv bias, AveragePool ----------------------------------------------------------
 
 def _conv_attrs(node: ir.Node) -> dict[str, list[int]]:
@@ -483,7 +332,7 @@ class ConvBiasFusion(pattern.RewriteRuleClassBase):
             return result.fail("convolution output of unknown channels", conv)
         if b.const_value is None or b.shape is None or not b.shape.is_static():
             return result.fail("bias is not a constant", b)
-        if b.dtype != conv.dtype or conv.dtype not in _FLOATS:
+        if b.dtype != conv.dtype or conv.dtype not in FLOATS:
             return result.fail("bias of another type", b)
         dims = list(b.shape.numpy())
         if len(dims) not in (out.rank(), out.rank() - 1):
@@ -512,7 +361,7 @@ class AveragePoolFusion(pattern.RewriteRuleClassBase):
         result = pattern.MatchResult()
         node = summed.producer()
         ones = get_numpy_value(kernel)
-        if x.dtype not in _FLOATS or x.shape is None or ones is None or ones.ndim < 3:
+        if x.dtype not in FLOATS or x.shape is None or ones is None or ones.ndim < 3:
             return result.fail("not a float input and a constant kernel", kernel)
         channels = x.shape[1]
         if ones.shape[:2] != (channels, 1) or node.attributes.get_int("group", 1) != channels:
@@ -520,7 +369,7 @@ class AveragePoolFusion(pattern.RewriteRuleClassBase):
         if not np.all(ones == 1):
             return result.fail("kernel is not all ones", kernel)
         window = list(ones.shape[2:])
-        if not _close(count, float(math.prod(window))):
+        if not close(count, float(math.prod(window))):
             return result.fail("not divided by the window size", count)
         attrs = _conv_attrs(node)
         if any(d != 1 for d in attrs.get("dilations", [])) or node.attributes.get_string(
@@ -552,7 +401,7 @@ class MatMulAddToGemm(pattern.RewriteRuleClassBase):
         result = pattern.MatchResult()
         if any(v.shape is None or v.shape.rank() != 2 for v in (a, b)):
             return result.fail("MatMul operands are not 2-D")
-        if a.dtype not in _FLOATS or c.shape is None or c.shape.rank() > 2:
+        if a.dtype not in FLOATS or c.shape is None or c.shape.rank() > 2:
             return result.fail("bias is not a 2-D-broadcastable float", c)
         product = (a.shape[0], b.shape[1])
         dims = list(c.shape)
