@@ -282,12 +282,17 @@ def test_attention_over_other_layouts_is_not_fused():
     assert "Attention" not in _ops(model)
 
 
-def test_transformer_blocks_fuse_attention():
+def _zoo_build():
     root = str(Path(__file__).resolve().parents[1])
     if root not in sys.path:  # `benchmarks` is a folder of the repository, not installed
         sys.path.insert(0, root)
     from benchmarks.zoo import build
 
+    return build
+
+
+def test_transformer_blocks_fuse_attention():
+    build = _zoo_build()
     for name in ("gpt2_small", "bert_base", "vit_b16"):
         model, inputs = build(name, True)
         onnx_model = check_against_jax(model, inputs(2), rtol=1e-4, atol=1e-4,
@@ -302,11 +307,7 @@ def test_transformer_blocks_fuse_at_a_symbolic_batch():
     and biases fused; compared with JAX at several batch sizes."""
     from jax2onnx_hlo.testing import check_dynamic_batch
 
-    root = str(Path(__file__).resolve().parents[1])
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    from benchmarks.zoo import build
-
+    build = _zoo_build()
     for name in ("gpt2_small", "bert_base", "vit_b16"):
         model, inputs = build(name, True)
         onnx_model = check_dynamic_batch(model, inputs(2), rtol=1e-4, atol=1e-4)
