@@ -63,6 +63,8 @@ class OpBuilder:
             name=f"{scope}/{op_type}" if scope else op_type,
             metadata_props=ctx.node_metadata(),
         )
+        if _domain == "" and op_type in _TYPED:
+            _TYPED[op_type](node)
         ctx.append_node(node)
         return list(node.outputs) if _outputs is not None else node.outputs[0]
 
@@ -119,6 +121,30 @@ def _resolved(shape: list[int], size: int) -> list[int]:
 
 
 _COMPOSED = {"Transpose": _transpose_of_transpose, "Reshape": _reshape_of_reshape}
+
+
+# Ops whose output type the builder gives as ONNX shape inference would: the constant
+# folder then need not infer them, one by one (~0.1 ms a node; a dynamic-batch BERT's
+# shape arithmetic has hundreds of Casts and Shapes whose dims the walker named).
+def _type_cast(node: ir.Node) -> None:
+    """Cast: the input's shape, the `to` type."""
+    x, out = node.inputs[0], node.outputs[0]
+    if x is not None and x.shape is not None:
+        out.type = ir.TensorType(ir.DataType(node.attributes["to"].as_int()))
+        out.shape = ir.Shape(list(x.shape))
+
+
+def _type_shape(node: ir.Node) -> None:
+    """Shape: int64 [end - start], both clamped to the input's rank."""
+    x, out = node.inputs[0], node.outputs[0]
+    if x is not None and x.shape is not None:
+        rank = x.shape.rank()
+        start, end = node.attributes.get_int("start", 0), node.attributes.get_int("end", rank)
+        start, end = (min(max(i + rank if i < 0 else i, 0), rank) for i in (start, end))
+        out.type, out.shape = ir.TensorType(ir.DataType.INT64), ir.Shape([max(end - start, 0)])
+
+
+_TYPED = {"Cast": _type_cast, "Shape": _type_shape}
 
 
 class LoweringContext:

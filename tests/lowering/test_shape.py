@@ -3,6 +3,7 @@ reverse, over several dtypes and the 0-d / size-1 / zero-size edges."""
 
 import jax.numpy as jnp
 import numpy as np
+import onnx
 import pytest
 from jax import lax
 
@@ -200,3 +201,26 @@ def test_layout_ops_of_layout_ops_are_built_composed(monkeypatch, fn, shapes, dt
     args = [_x(shapes[0], dtype)] + [indices[:shape[0]] for shape in shapes[1:]]
     check_against_jax(fn, args, dynamic_batch=False)
     assert not stacked
+
+
+@pytest.mark.parametrize("op,attributes", [
+    ("Cast", {"to": onnx.TensorProto.INT32}), ("Shape", {}), ("Shape", {"start": 1}),
+    ("Shape", {"start": -2, "end": -1}), ("Shape", {"start": 5}), ("Shape", {"end": -9})])
+def test_builder_types_casts_and_shapes_as_shape_inference_does(op, attributes):
+    """The walker's builder types Cast and Shape outputs itself (the folder then infers
+    none of a dynamic-batch model's shape arithmetic): as ONNX shape inference would."""
+    import onnx_ir as ir
+    from jax2onnx_hlo.lowering.context import _TYPED
+
+    x = ir.Value(name="x", type=ir.TensorType(ir.DataType.FLOAT), shape=ir.Shape(["B", 3, 4]))
+    node = ir.node(op, [x], attributes)
+    _TYPED[op](node)
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node(op, ["x"], ["y"], **attributes)], "g",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["B", 3, 4])],
+        [onnx.helper.make_tensor_value_info("y", 0, None)])
+    inferred = onnx.shape_inference.infer_shapes(onnx.helper.make_model(graph), strict_mode=True)
+    (y,) = inferred.graph.output
+    dims = [d.dim_param or d.dim_value for d in y.type.tensor_type.shape.dim]
+    assert node.outputs[0].dtype == ir.DataType(y.type.tensor_type.elem_type)
+    assert [d if isinstance(d, int) else d.value for d in node.outputs[0].shape] == dims
