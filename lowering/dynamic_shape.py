@@ -16,7 +16,6 @@ from .context import LoweringContext
 from .dynamic_values import BROADCAST_SHAPE, elements_of, name_dims, shape_of
 from .shape import (
     Widths,
-    aligned,
     broadcast_to,
     pad_with,
     reshape_to,
@@ -55,7 +54,7 @@ def dynamic_broadcast_in_dim(ctx: LoweringContext, x: ir.Value,
     to name its users' results (an operand used elsewhere as it is keeps the Expand)."""
     known = elements_of(shape)
     if users_broadcast(ctx):
-        value = aligned(ctx, x, ctx.attr("broadcast_dimensions"))
+        value = broadcast_to(ctx, x, ctx.attr("broadcast_dimensions"), None)
         names = known is not None and any(isinstance(e, ir.SymbolicDim) for e in known)
         if value is not x or not names:  # x itself, used as it is elsewhere, may not
             if names and len(known) == ctx.out.rank:  # carry the names

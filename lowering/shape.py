@@ -59,27 +59,16 @@ def users_broadcast(ctx: LoweringContext) -> bool:
     return users > 0
 
 
-def aligned(ctx: LoweringContext, x: ir.Value, dims: list[int]) -> ir.Value:
-    """The operand only aligned to the result's rank (broadcast_to without a target), typed
-    with its ONNX value's dims where the spec has none (a dynamic batch keeps its name)."""
-    value = broadcast_to(ctx, x, dims, None)
-    if value is x or value.shape is not None or x.shape is None:
-        return value
-    shape: list = [1] * ctx.out.rank
-    for i, axis in zip(sorted(range(len(dims)), key=lambda i: dims[i]), sorted(dims)):
-        shape[axis] = x.shape[i]
-    value.type, value.shape = x.type, ir.Shape(shape)
-    return value
-
-
 def broadcast_to(ctx: LoweringContext, x: ir.Value, dims: list[int], target: ir.Value | None,
                  known: list | None = None) -> ir.Value:
     """Operand axis i moved to result axis dims[i], then Expand to `target` (int64 shape),
     which is left out where the aligned operand already has the result shape: the static
     one, or `known`, the target's elements as ints and symbolic dims. Without a target,
-    the aligned operand (typed: the walker types the op's result, and this is not it)."""
-    source, out = ctx.operand_specs[0], ctx.out
-    named = list(x.shape) if known is not None and x.shape is not None else None
+    the aligned operand (typed: the walker types the op's result, and this is not it;
+    a dynamic dim as the operand's ONNX value names it, so a batch keeps its name)."""
+    source, out, operand = ctx.operand_specs[0], ctx.out, x
+    named = list(x.shape) if x.shape is not None and len(x.shape) == len(source.shape) and (
+        known is not None or (target is None and not source.is_static)) else None
     order = sorted(range(len(dims)), key=lambda i: dims[i])
     if order != list(range(len(dims))):  # operand axes land out of order: sort them first
         x = ctx.b.Transpose(x, perm=order)
@@ -96,7 +85,10 @@ def broadcast_to(ctx: LoweringContext, x: ir.Value, dims: list[int], target: ir.
     if known is not None and all(same_dim(a, k) for a, k in zip(aligned, known)):
         return x
     if target is None:
-        return ctx.typed(x, source.dtype, aligned)
+        if named is None or x is operand:
+            return ctx.typed(x, source.dtype, aligned)
+        x.type, x.shape = operand.type, ir.Shape(aligned)  # typed() keeps off dynamic dims
+        return x
     if None in aligned or tuple(aligned) != out.shape:
         x = ctx.b.Expand(x, target)
     return x

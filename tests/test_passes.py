@@ -8,7 +8,7 @@ from flax import nnx
 from jax import lax
 
 from jax2onnx_hlo.examples import CNN
-from jax2onnx_hlo.testing import check_against_jax, random_array
+from jax2onnx_hlo.testing import check_against_jax, random_array, run_onnx
 
 
 def _eval(model):
@@ -104,21 +104,13 @@ def test_sunk_transposes_cancel_and_one_element_constants_stay_shared():
 
     model = ir.serde.deserialize_model(onnx.parser.parse_model(_SINKABLE))
     x = random_array((2, 5, 3, 4))
-    expected = _run(model, x)
+    expected = run_onnx(ir.serde.serialize_model(model), [x])
     run_passes(model)
     assert [n.op_type for n in model.graph] == ["Add", "Max", "Max"]
     assert {v.name: list(v.shape) for v in model.graph.initializers.values()} == \
         {"bias": [1, 5, 1, 1], "zero": [1, 1, 1, 1]}
-    for want, got in zip(expected, _run(model, x)):
+    for want, got in zip(expected, run_onnx(ir.serde.serialize_model(model), [x])):
         np.testing.assert_array_equal(got, want)
-
-
-def _run(model, x):
-    import onnx_ir as ir
-    import onnxruntime as ort
-
-    proto = ir.serde.serialize_model(model).SerializeToString()
-    return ort.InferenceSession(proto, providers=["CPUExecutionProvider"]).run(None, {"x": x})
 
 
 @pytest.mark.parametrize(
