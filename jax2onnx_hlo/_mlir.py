@@ -17,7 +17,7 @@ from typing import Any
 from jax._src import source_info_util
 from jax._src.interpreters.mlir import make_ir_context
 from jax._src.lib import _jax
-from jax._src.lib.mlir import ir
+from jax._src.lib.mlir import ir, passmanager
 from jax._src.lib.mlir.dialects import hlo
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "make_ir_context",
     "memoized",
     "parse_module",
+    "run_mlir_passes",
     "source_location",
     "stablehlo_version",
     "string_attr",
@@ -148,3 +149,9 @@ def location_name(location: ir.Location) -> str | None:
     """The name of a named location: `x` for `loc("x")` (how JAX names arguments)."""
     name = _NAME.match(str(location))
     return name.group(1) if name else None
+
+
+def run_mlir_passes(operation: ir.Operation, passes: list[str]) -> None:
+    """Runs an MLIR pass pipeline (`passes`, each a pass or a `func.func(...)` nest) on a
+    module operation, in place."""
+    passmanager.PassManager.parse(f"builtin.module({','.join(passes)})").run(operation)

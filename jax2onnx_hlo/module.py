@@ -29,6 +29,7 @@ from ._mlir import (
     location_name,
     make_ir_context,
     parse_module,
+    run_mlir_passes,
     stablehlo_version,
     string_attr,
     symbol_ref,
@@ -318,9 +319,7 @@ def _merge_repeated_ops(module: mlir.Module) -> None:
     lowering computes a shape operand for every broadcast and reshape from scratch
     (get_dimension_size, reshape, concatenate: 3,000 of a dynamic-batch BERT's 5,800
     ops), which the walker would otherwise lower one by one for the passes to merge."""
-    from jax._src.lib.mlir import passmanager
-
-    passmanager.PassManager.parse("builtin.module(func.func(cse))").run(module.operation)
+    run_mlir_passes(module.operation, ["func.func(cse)"])
 
 
 def _entry_name(functions: dict[str, mlir.OpView]) -> str:

@@ -22,6 +22,7 @@ import jax
 import numpy as np
 from jax import export as jax_export
 
+from ._mlir import hlo, run_mlir_passes
 from ._mlir import ir as mlir
 from .errors import ConversionError
 from .module import from_lowering
@@ -279,9 +280,6 @@ def _serialization_passes(module: mlir.Operation, *, decompose_chlo: bool) -> ml
     Private API (jaxlib 0.10, xla SerializeUsingVersionedStablehlo): the pass manager and
     the registration of StableHLO's passes.
     """
-    from jax._src.lib.mlir import passmanager
-    from jax._src.lib.mlir.dialects import hlo
-
     hlo.register_stablehlo_passes()
     target = hlo.get_version_from_compatibility_requirement(
         hlo.StablehloCompatibilityRequirement.WEEK_4)  # as jax.export's _module_to_bytecode
@@ -295,5 +293,5 @@ def _serialization_passes(module: mlir.Operation, *, decompose_chlo: bool) -> ml
         # only the complex-math expansion can still change the module (an MLP: 0.14 ms
         # instead of 0.41).
         passes = [expand, complex_math]
-    passmanager.PassManager.parse(f"builtin.module({','.join(passes)})").run(module)
+    run_mlir_passes(module, passes)
     return module.opview
